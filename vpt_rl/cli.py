@@ -1,0 +1,50 @@
+"""The ``vpt-rl`` command line.
+
+Each subcommand lives in its own module and exposes ``main(argv: list[str]) -> int | None``; this file
+only dispatches, importing the module lazily so that ``vpt-rl --help`` stays fast and a missing optional
+dependency (Stable-Baselines3, Sample Factory) only matters for the command that needs it.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS = {
+    "demo": ("vpt_rl.commands.demo", "roll a VPT policy checkpoint on random frames or a video, printing MineRL actions"),
+    "record": ("vpt_rl.commands.record", "record scripted-expert MineLite episodes in the contractor format"),
+    "view": ("vpt_rl.commands.view", "write an episode as mp4/GIF and a PNG contact sheet"),
+    "train-idm": ("vpt_rl.train.idm", "train an inverse dynamics model on labelled contractor segments"),
+    "label": ("vpt_rl.train.label", "label unlabelled videos with an IDM (writes contractor jsonl)"),
+    "train-bc": ("vpt_rl.train.bc", "behavioural cloning of the VPT policy on (pseudo-)labelled segments"),
+    "finetune": ("vpt_rl.commands.finetune", "RL fine-tuning with the tech-tree reward (SB3 or Sample Factory)"),
+    "evaluate": ("vpt_rl.commands.evaluate", "evaluate agents on MineLite: milestone rates and shaped return"),
+    "pipeline": ("vpt_rl.pipeline", "the whole VPT recipe end to end on MineLite"),
+    "bench-summary": ("vpt_rl.commands.bench_summary", "one-page summary of every benchmark result"),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: vpt-rl <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `vpt-rl <command> --help` for the options of one command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"vpt-rl: unknown command {name!r}; expected one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    rc = module.main(rest)
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
