@@ -1,0 +1,100 @@
+"""Micro benchmark: per-step and batched cost of the VPT action mapping (vpt_rl.actions).
+
+Run: ``python benchmarks/bench_actions.py`` (exact command in benchmarks/bench_actions.sh). Prints one line and
+writes ``benchmarks/results/bench_actions.json``. Times are the median of ``repeats`` timing runs, each
+averaged over ``n`` calls, single-threaded.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from vpt_rl import actions as A
+
+
+@dataclass
+class Args:
+    n: int = 5000
+    """calls (or batch size for the batched variants) per timing run"""
+    repeats: int = 5
+    """timing runs; the median is reported"""
+    seed: int = 0
+    """seed of the random actions"""
+    out: str = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "bench_actions.json")
+    """JSON result path (written atomically)"""
+
+
+def _parse() -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for f in dataclasses.fields(Args):
+        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
+    return Args(**vars(parser.parse_args()))
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(args: Args) -> dict:
+    rng = np.random.default_rng(args.seed)
+    env_actions = []
+    for _ in range(args.n):
+        a = A.noop_action()
+        for k in A.BUTTONS_ALL:
+            a[k] = int(rng.random() < 0.1)
+        a["camera"] = (rng.standard_normal(2) * 5).astype(np.float32)
+        env_actions.append(a)
+    bi = rng.integers(0, A.N_BUTTON_CLASSES, args.n)
+    ci = rng.integers(0, A.N_CAMERA_CLASSES, args.n)
+    bl, cl = bi.tolist(), ci.tolist()
+    columns = {k: np.array([a[k] for a in env_actions]) for k in A.ENV_ACTION_KEYS}
+
+    def e2a():
+        for a in env_actions:
+            A.env_to_agent(a)
+
+    def a2e():
+        for b, c in zip(bl, cl):
+            A.agent_to_env(b, c)
+
+    n = args.n
+    res = {
+        "env_to_agent_us_per_step": _median_seconds(e2a, args.repeats) / n * 1e6,
+        "agent_to_env_us_per_step": _median_seconds(a2e, args.repeats) / n * 1e6,
+        "env_to_agent_batch_list_us_per_action": _median_seconds(lambda: A.env_to_agent_batch(env_actions), args.repeats) / n * 1e6,
+        "env_to_agent_batch_columns_us_per_action": _median_seconds(lambda: A.env_to_agent_batch(columns), args.repeats) / n * 1e6,
+        "agent_to_env_batch_list_us_per_action": _median_seconds(lambda: A.agent_to_env_batch(bi, ci), args.repeats) / n * 1e6,
+        "agent_to_env_batch_columns_us_per_action": _median_seconds(lambda: A.agent_to_env_batch(bi, ci, columns=True), args.repeats) / n * 1e6,
+    }
+    result = {
+        "benchmark": "actions",
+        "args": dataclasses.asdict(args),
+        "machine": platform.processor() or platform.machine(),
+        "numpy": np.__version__,
+        "results": {k: round(v, 3) for k, v in res.items()},
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(args.out), suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(tmp, args.out)
+    print(" ".join(f"{k}={v:.2f}" for k, v in result["results"].items()))
+    return result
+
+
+if __name__ == "__main__":
+    main(_parse())

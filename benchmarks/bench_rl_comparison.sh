@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# The exact command behind the random-init vs pretrained numbers in docs/sections/pipeline.md.
+set -euo pipefail
+python benchmarks/bench_rl_comparison.py --preset small --seed 0

@@ -1,0 +1,310 @@
+"""Train (fine-tune) a VPT policy with Sample Factory 2.1.1, and export it to the official format.
+
+Run::
+
+    python -m vpt_rl.policies.sample_factory.train --env vpt_minelite --model policy.model \\
+        --weights policy.weights --experiment sf_minelite --train_dir runs/sf --num_workers 2 \\
+        --train_for_env_steps 4000 --export_prefix runs/sf/sf_minelite/export/policy
+
+(``vpt-rl finetune --backend sf ...`` passes its arguments to :func:`main`.) Any SF option works
+(``--serial_mode True --async_rl False`` for the serial runner, ``--num_workers``, ``--rollout``, ...).
+Running the same command again resumes the experiment from its last checkpoint (``--restart_behavior
+resume``, SF's default; checkpoints are loaded with ``weights_only=True`` by
+:class:`~vpt_rl.policies.sample_factory.learner.VPTLearner`).
+
+At start-up the run prints SF's buffer-memory estimate (:mod:`.memory_budget`) and refuses configs above
+``--memory_budget_mb``, naming the knobs to turn. TensorBoard summaries land in
+``TRAIN_DIR/EXPERIMENT/.summary/0/``; ``train/kl_prior*`` are the KL-to-prior terms and ``policy_stats/avg_*``
+the tech-tree milestones.
+
+From Python, :func:`finetune_sf` runs a whole fine-tuning job in a subprocess and returns the exported
+``.weights`` path.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from vpt_rl.policies.sample_factory import add_vpt_args, register_vpt_components
+from vpt_rl.policies.sample_factory.envs import DEBUG_ENV_NAME, SF_ENV_IDS
+from vpt_rl.policies.sample_factory.memory_budget import (
+    MemoryBudgetError,
+    MemoryEstimate,
+    check_budget,
+    default_budget_bytes,
+    estimate_memory,
+)
+from vpt_rl.policies.sample_factory.state_layout import StateLayout
+
+MiB = 1024 * 1024
+
+
+# ------------------------------------------------------------------------------------------- config
+def parse_vpt_cfg(argv: Optional[Sequence[str]] = None, evaluation: bool = False):
+    """SF's full config with the VPT options (registers the VPT components first)."""
+    from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    register_vpt_components()
+    parser, _ = parse_sf_args(argv, evaluation=evaluation)
+    add_vpt_args(parser)
+    return parse_full_cfg(parser, argv)
+
+
+def prepare_cfg(cfg, verbose: bool = True) -> MemoryEstimate:
+    """Validate the VPT-specific config, set ``rnn_size`` / ``recurrence`` and check the memory budget.
+
+    :raises ValueError: for settings the VPT model cannot run with (the message names the option)
+    :raises MemoryBudgetError: when SF's buffers would not fit (the message names the knobs to turn)
+    """
+    from vpt_rl.policies.sample_factory.actor_critic import policy_config_for
+
+    names = list(SF_ENV_IDS) + [DEBUG_ENV_NAME]
+    if cfg.env not in names:
+        raise ValueError(f"--env {cfg.env!r} is not a VPT env; expected one of {names}")
+    required = dict(use_rnn=True, rnn_type="gru", rnn_num_layers=1, actor_critic_share_weights=True,
+                    normalize_input=False)
+    for key, want in required.items():
+        if getattr(cfg, key) != want:
+            raise ValueError(f"--{key}={getattr(cfg, key)!r} is not supported with the VPT model; expected {want!r}")
+    if cfg.kl_coef < 0:
+        raise ValueError(f"--kl_coef must be >= 0, got {cfg.kl_coef}")
+    if not 0 < cfg.kl_decay <= 1:
+        raise ValueError(f"--kl_decay must be in (0, 1], got {cfg.kl_decay}")
+    if cfg.weights and not os.path.isfile(cfg.weights):
+        raise ValueError(f"--weights {cfg.weights!r} does not exist")
+    if cfg.model and not os.path.isfile(cfg.model):
+        raise ValueError(f"--model {cfg.model!r} does not exist")
+
+    layout = StateLayout.from_config(policy_config_for(cfg), with_prior=cfg.kl_coef > 0)
+    cli = getattr(cfg, "cli_args", {}) or {}
+    if "rnn_size" in cli and int(cli["rnn_size"]) != layout.size:
+        raise ValueError(
+            f"--rnn_size {cli['rnn_size']} does not match the VPT memory layout ({layout.size} floats); leave it unset"
+        )
+    cfg.rnn_size = layout.size
+    if cfg.recurrence == -1:
+        cfg.recurrence = cfg.rollout
+
+    est = estimate_memory(cfg, layout.size)
+    budget = int(cfg.memory_budget_mb * MiB) if cfg.memory_budget_mb else default_budget_bytes()
+    if verbose:
+        prior = " (policy + prior memory)" if layout.with_prior else ""
+        print(f"[vpt-sf] recurrent state: {layout.size} floats/env{prior}; {est.describe()}; "
+              f"budget {budget / MiB:.0f} MiB", flush=True)
+    check_budget(est, budget, with_prior=layout.with_prior, serial_mode=bool(cfg.serial_mode))
+    return est
+
+
+# ------------------------------------------------------------------------------------------- run
+class _ProgressObserver:
+    """tqdm bar over env steps (an SF ``AlgoObserver``)."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=int(total), unit="step", desc="sample-factory", mininterval=2.0)
+
+    def on_init(self, runner):
+        pass
+
+    def on_connect_components(self, runner):
+        pass
+
+    def on_start(self, runner):
+        pass
+
+    def on_training_step(self, runner, training_iteration_since_resume):
+        steps = int(sum(runner.env_steps.values())) if runner.env_steps else 0
+        self.bar.n = min(steps, self.bar.total)
+        self.bar.refresh()
+
+    def extra_summaries(self, runner, policy_id, env_steps, writer):
+        pass
+
+    def on_stop(self, runner):
+        self.bar.close()
+
+
+def run(cfg) -> int:
+    """Run SF on a prepared config (see :func:`prepare_cfg`); returns SF's ExperimentStatus (0 = success)."""
+    from sample_factory.algo.utils.misc import ExperimentStatus
+    from sample_factory.train import make_runner
+
+    from vpt_rl.policies.sample_factory.learner import install_vpt_learner
+
+    install_vpt_learner()
+    cfg, runner = make_runner(cfg)
+    runner.register_observer(_ProgressObserver(cfg.train_for_env_steps))
+    status = runner.init()
+    if status == ExperimentStatus.SUCCESS:
+        status = runner.run()
+    return int(status)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point: parse SF + VPT options, check memory, train, and export when ``--export_prefix`` is set."""
+    cfg = parse_vpt_cfg(argv)
+    try:
+        prepare_cfg(cfg)
+    except (ValueError, MemoryBudgetError) as exc:
+        print(f"[vpt-sf] error: {exc}", file=sys.stderr)
+        return 2
+    status = run(cfg)
+    if status == 0 and cfg.export_prefix:
+        model_path, weights_path = export_policy(cfg, cfg.export_prefix)
+        print(f"[vpt-sf] exported {model_path} and {weights_path}", flush=True)
+    return status
+
+
+# ------------------------------------------------------------------------------------------- export
+def latest_checkpoint(train_dir: str, experiment: str, policy_id: int = 0) -> str:
+    """Path of the newest SF checkpoint of an experiment (raises FileNotFoundError when there is none)."""
+    pattern = os.path.join(train_dir, experiment, f"checkpoint_p{policy_id}", "checkpoint_*.pth")
+    found = sorted(glob.glob(pattern))
+    if not found:
+        raise FileNotFoundError(f"no Sample Factory checkpoint matches {pattern}")
+    return found[-1]
+
+
+def policy_from_checkpoint(cfg, checkpoint_path: Optional[str] = None):
+    """The trained :class:`vpt_rl.model.PolicyNet` from an SF checkpoint of a VPT run.
+
+    The value head's EWMA normaliser is set to SF's return statistics (mean, var), so that the exported net
+    denormalises values the way the SF run did.
+    """
+    from vpt_rl.policies.sample_factory.actor_critic import build_policy_net
+
+    path = checkpoint_path or latest_checkpoint(cfg.train_dir, cfg.experiment)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model_sd = ckpt["model"]
+    net = build_policy_net(getattr(cfg, "model", None), None, getattr(cfg, "preset", "tiny"))
+    prefix = "policy."
+    sd = {k[len(prefix):]: v for k, v in model_sd.items() if k.startswith(prefix)}
+    mean_key, var_key = "returns_normalizer.running_mean", "returns_normalizer.running_var"
+    if mean_key in model_sd and "value_head.normalizer.running_mean" in sd:
+        mean = model_sd[mean_key].float().reshape(-1)[:1]
+        var = model_sd[var_key].float().reshape(-1)[:1]
+        sd["value_head.normalizer.running_mean"] = mean.reshape(sd["value_head.normalizer.running_mean"].shape)
+        sd["value_head.normalizer.running_mean_sq"] = (var + mean**2).reshape(
+            sd["value_head.normalizer.running_mean_sq"].shape
+        )
+        sd["value_head.normalizer.debiasing_term"] = torch.ones_like(sd["value_head.normalizer.debiasing_term"])
+    net.load_state_dict(sd, strict=True)
+    return net
+
+
+def export_policy(cfg, prefix: str, checkpoint_path: Optional[str] = None):
+    """Write ``prefix.model`` / ``prefix.weights`` (official format) from the run's latest checkpoint."""
+    from vpt_rl.checkpoint import save_policy
+
+    net = policy_from_checkpoint(cfg, checkpoint_path)
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    model_path, weights_path = prefix + ".model", prefix + ".weights"
+    save_policy(net, model_path, weights_path)
+    return model_path, weights_path
+
+
+# ------------------------------------------------------------------------------------------- Python API
+def _sf_env_name(env_id_or_name: str) -> str:
+    if env_id_or_name in SF_ENV_IDS or env_id_or_name == DEBUG_ENV_NAME:
+        return env_id_or_name
+    for name, gym_id in SF_ENV_IDS.items():
+        if gym_id == env_id_or_name:
+            return name
+    raise ValueError(
+        f"unknown env {env_id_or_name!r}; expected an SF name {sorted(SF_ENV_IDS) + [DEBUG_ENV_NAME]} or one of "
+        f"the gymnasium ids {sorted(SF_ENV_IDS.values())}"
+    )
+
+
+def finetune_sf(
+    env_id_or_name: str,
+    total_steps: int,
+    model: Optional[str] = None,
+    weights: Optional[str] = None,
+    config=None,
+    kl_coef: float = 0.2,
+    ent_coef: float = 0.0,
+    num_workers: int = 2,
+    out_dir: str = "runs/sf",
+    seed: int = 0,
+    experiment: str = "vpt_sf",
+    extra_args: Optional[Dict[str, object]] = None,
+) -> str:
+    """Fine-tune a VPT policy with Sample Factory and export it; returns the exported ``.weights`` path.
+
+    Runs ``python -m vpt_rl.policies.sample_factory.train`` in a subprocess (SF keeps global state and starts
+    worker processes; a subprocess leaves nothing behind) and exports to
+    ``out_dir/experiment/export/policy.{model,weights}``. Calling it again with the same ``out_dir`` and
+    ``experiment`` resumes that run up to ``total_steps``.
+
+    :param env_id_or_name: ``"vpt_minelite"`` / ``"vpt_rl/MineLite-v0"`` (or another name in ``SF_ENV_IDS``)
+    :param total_steps: env steps to train for (in total, across resumes)
+    :param model: official ``.model`` file; without it ``config`` picks the architecture
+    :param weights: official ``.weights`` file to start from (random init when None)
+    :param config: a preset name (``"tiny"``, ``"micro"``, ...) or a ``vpt_rl.model.PolicyConfig`` when no
+        ``model`` is given; a dict of extra SF options otherwise also accepted here
+    :param kl_coef: coefficient of KL(prior || policy) (decays by ``--kl_decay`` per iteration; 0 disables)
+    :param ent_coef: entropy bonus coefficient (SF's ``exploration_loss_coeff``)
+    :param num_workers: rollout worker processes; 0 runs SF's serial runner (one process)
+    :param out_dir: SF ``--train_dir``
+    :param seed: SF seed
+    :param experiment: SF experiment name (a folder in ``out_dir``)
+    :param extra_args: further SF options, e.g. ``{"rollout": 16, "batch_size": 64}``
+    """
+    if int(total_steps) <= 0:
+        raise ValueError(f"total_steps must be > 0, got {total_steps!r}")
+    if int(num_workers) < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers!r}")
+    extra = dict(extra_args or {})
+    argv: List[str] = [
+        "--env", _sf_env_name(env_id_or_name), "--train_for_env_steps", str(int(total_steps)),
+        "--kl_coef", str(float(kl_coef)), "--exploration_loss_coeff", str(float(ent_coef)),
+        "--train_dir", str(out_dir), "--experiment", str(experiment), "--seed", str(int(seed)),
+    ]
+    if isinstance(config, dict):
+        extra = {**config, **extra}
+        config = None
+    if model:
+        argv += ["--model", str(model)]
+    elif config is not None and not isinstance(config, str):
+        # a PolicyConfig: write it as an official .model file so the SF processes can read it
+        from vpt_rl.checkpoint import save_policy
+        from vpt_rl.model import PolicyNet
+
+        cfg_dir = os.path.join(out_dir, experiment)
+        os.makedirs(cfg_dir, exist_ok=True)
+        model = os.path.join(cfg_dir, "architecture.model")
+        tmp_weights = os.path.join(cfg_dir, "architecture_init.weights")
+        save_policy(PolicyNet(config), model, tmp_weights)
+        argv += ["--model", model]
+    elif isinstance(config, str):
+        argv += ["--preset", config]
+    if weights:
+        argv += ["--weights", str(weights)]
+    if int(num_workers) == 0:
+        argv += ["--serial_mode", "True", "--async_rl", "False", "--num_workers", "1"]
+    else:
+        argv += ["--num_workers", str(int(num_workers))]
+    for key, value in extra.items():
+        argv += [f"--{key}", str(value)]
+    prefix = os.path.join(out_dir, experiment, "export", "policy")
+    argv += ["--export_prefix", prefix]
+    cmd = [sys.executable, "-m", "vpt_rl.policies.sample_factory.train", *argv]
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Sample Factory run failed with exit code {proc.returncode}: {' '.join(cmd)}")
+    weights_path = prefix + ".weights"
+    if not os.path.isfile(weights_path):
+        raise RuntimeError(f"the SF run finished but did not export {weights_path}")
+    return weights_path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

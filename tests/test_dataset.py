@@ -1,0 +1,113 @@
+"""Streaming (B, T) sequence dataset: alignment with the jsonl, lanes, sharding, workers, bad segments."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from vpt_rl.actions import env_to_agent, env_to_factored
+from vpt_rl.data.contractor import DataWarning, iter_segment, load_actions
+from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
+from vpt_rl.train.common import write_synthetic_segment
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory):
+    root = tmp_path_factory.mktemp("segs")
+    return [write_synthetic_segment(root / f"seg{i}", 40 + 10 * i, seed=i) for i in range(4)]
+
+
+def _non_null_steps(mp4):
+    return [s for s in iter_segment(mp4)]
+
+
+def test_one_lane_replays_segment_frames_and_joint_actions_in_order(segments):
+    ds = SequenceDataset(segments[:1], batch_size=1, seq_len=16, skip_null=True, shuffle=False)
+    batches = list(make_loader(ds))
+    steps = _non_null_steps(segments[0])
+    mask = torch.cat([b["mask"][0] for b in batches])
+    assert int(mask.sum()) == len(steps)
+    img = torch.cat([b["img"][0] for b in batches])[mask]
+    buttons = torch.cat([b["buttons"][0] for b in batches])[mask]
+    camera = torch.cat([b["camera"][0] for b in batches])[mask]
+    idm_b = torch.cat([b["idm_buttons"][0] for b in batches])[mask]
+    first = torch.cat([b["first"][0] for b in batches])[mask]
+    for i, s in enumerate(steps):
+        assert torch.equal(img[i], torch.from_numpy(s.frame))
+        assert (int(buttons[i]), int(camera[i])) == env_to_agent(s.env_action)
+        assert idm_b[i].tolist() == env_to_factored(s.env_action)[0].tolist()
+    assert first.tolist() == [True] + [False] * (len(steps) - 1)
+
+
+def test_pack_marks_segment_starts_and_keeps_all_frames(segments):
+    ds = SequenceDataset(segments, batch_size=2, seq_len=8, skip_null=False, shuffle=True, seed=1)
+    batches = list(make_loader(ds))
+    assert all(b["img"].shape == (2, 8, 128, 128, 3) for b in batches)
+    total = sum(int(b["mask"].sum()) for b in batches)
+    assert total == sum(len(load_actions(s.with_suffix(".jsonl"))) for s in segments)
+    assert sum(int(b["first"].sum()) for b in batches) == len(segments)
+    # a chunk holds the end of one segment and the start of the next in the same row
+    assert any(bool(b["first"][:, 1:].any()) for b in batches)
+
+
+def test_unpacked_chunks_never_cross_a_segment(segments):
+    ds = SequenceDataset(segments, batch_size=2, seq_len=16, skip_null=False, pack=False)
+    for b in make_loader(ds):
+        assert not bool(b["first"][:, 1:].any())
+        valid = b["mask"]
+        # padding only at the end of a row
+        assert all(valid[r, : int(valid[r].sum())].all() for r in range(2))
+
+
+def test_ranks_read_disjoint_shards_covering_every_segment(segments):
+    seen = []
+    for rank in range(2):
+        ds = SequenceDataset(segments, batch_size=2, seq_len=8, rank=rank, world_size=2)
+        lanes = ds.lane_segments(stream=rank, n_streams=2)
+        seen += [s for lane in lanes for s in lane]
+    assert sorted(seen) == sorted(segments)
+
+
+def test_workers_give_same_frames_as_in_process(segments):
+    def frames(num_workers):
+        ds = SequenceDataset(segments, batch_size=1, seq_len=16, skip_null=True, shuffle=False)
+        out = {}
+        for b in make_loader(ds, num_workers=num_workers):
+            out.setdefault(b["stream"], []).append(b["img"][0][b["mask"][0]])
+        return {k: torch.cat(v) for k, v in out.items()}
+
+    single = frames(0)
+    multi = frames(2)
+    assert set(multi) == {0, 1}
+    assert sum(len(v) for v in multi.values()) == len(single[0])
+    # stream 0 of 2 has lanes with segments 0 and 2, stream 1 segments 1 and 3; all frames identical
+    n0 = len(_non_null_steps(segments[0]))
+    assert torch.equal(multi[0][:n0], single[0][:n0])
+
+
+def test_corrupt_segment_is_skipped_with_warning_and_rest_used(segments, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"garbage" * 100)
+    bad.with_suffix(".jsonl").write_text('{"keyboard": {"keys": ["key.keyboard.w"]}}\n')
+    ds = SequenceDataset([bad] + segments[:2], batch_size=1, seq_len=16, shuffle=False)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        n = sum(int(b["mask"].sum()) for b in make_loader(ds))
+    assert any(issubclass(w.category, DataWarning) and "broken.mp4" in str(w.message) for w in rec)
+    assert n == len(_non_null_steps(segments[0])) + len(_non_null_steps(segments[1]))
+
+
+def test_forever_mode_keeps_streaming_past_one_epoch(segments):
+    ds = SequenceDataset(segments[:1], batch_size=1, seq_len=16, epochs=None)
+    it = iter(make_loader(ds))
+    n = sum(int(next(it)["mask"].sum()) for _ in range(10))
+    assert n == 160  # never padded
+
+
+def test_split_and_bad_arguments(segments):
+    train, val = split_segments(segments, 0.25, seed=0)
+    assert len(val) == 1 and sorted(train + val) == sorted(segments)
+    with pytest.raises(ValueError, match="seq_len"):
+        SequenceDataset(segments, batch_size=1, seq_len=0)
+    with pytest.raises(ValueError, match="empty"):
+        SequenceDataset([], batch_size=1, seq_len=4)

@@ -1,0 +1,344 @@
+"""The end-to-end pipeline: orchestration (markers, skipping, resuming, inputs) with stand-in stage
+functions, the split and report stages for real, and the smoke preset end to end on the real parts."""
+import json
+import math
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from vpt_rl import pipeline as pl
+from vpt_rl.evaluate import summarize
+
+# ----------------------------------------------------------------------------------------------------
+# Stand-in stages: they write the same layout as the real ones, from nothing but files
+# ----------------------------------------------------------------------------------------------------
+
+N_LINES = 7
+
+
+def fake_record(ctx):
+    ctx.recorded_dir.mkdir(parents=True, exist_ok=True)
+    for e in range(ctx.cfg.episodes):
+        stem = ctx.recorded_dir / f"minelite-expert-s{ctx.seed:04d}-e{e:04d}-000"
+        stem.with_suffix(".mp4").write_bytes(b"fake-mp4-" + bytes([e]))
+        stem.with_suffix(".jsonl").write_text("".join(json.dumps({"tick": t, "ep": e}) + "\n" for t in range(N_LINES)))
+    return {"segments": ctx.cfg.episodes}
+
+
+def fake_idm(ctx):
+    for p in ctx.idm_paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"idm")
+    return {"model": str(ctx.idm_paths[0])}
+
+
+def fake_label(ctx):
+    for v in pl.list_segments(ctx.unlabelled_dir, need_jsonl=False):
+        truth = (ctx.truth_dir / v.name).with_suffix(".jsonl").read_text()
+        v.with_suffix(".jsonl").write_text(truth)
+    return {"videos": len(pl.list_segments(ctx.unlabelled_dir))}
+
+
+def fake_bc(ctx):
+    for p in ctx.foundation_paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"bc")
+    return {}
+
+
+def fake_rl(ctx):
+    # pretrained: returns 1, 2, 3, ... ; random: always 0.5  (so pretrained passes random's final 0.5 at once)
+    for run, rets in (("pretrained", [1.0, 2.0, 3.0, 4.0]), ("random", [0.5, 0.5, 0.5, 0.5])):
+        d = ctx.rl_dir(run)
+        d.mkdir(parents=True, exist_ok=True)
+        for p in ctx.rl_paths(run):
+            p.write_bytes(run.encode())
+        # an SB3 Monitor CSV: one comment line, header r,l,t
+        lines = ["#{\"t_start\": 0}", "r,l,t"] + [f"{r},{100},{i}" for i, r in enumerate(rets)]
+        (d / "0.monitor.csv").write_text("\n".join(lines) + "\n")
+        pl.write_json_atomic(d / "curve.json", pl.read_learning_curve(d))
+        pl.write_json_atomic(d / "run.done", {"env_steps": ctx.cfg.rl_steps})
+    return {"runs": 2}
+
+
+def fake_eval(ctx):
+    # milestone j is reached always when j < k and on even seeds when j == k
+    reached = {"foundation": 1, "foundation+rl": 2, "random-init+rl": -1, "expert": 3}
+    order = ["log", "crafting_table", "stone_pickaxe"]
+    for agent, k in reached.items():
+        recs = [{"seed": s, "return": float(max(k, 0) + s % 2), "length": 10,
+                 "milestones": {m: j < k or (j == k and s % 2 == 0) for j, m in enumerate(order)}}
+                for s in range(ctx.cfg.eval_episodes)]
+        res = dict(summarize(recs, seconds=1.0, env_steps=10 * len(recs)), agent=agent)
+        pl.write_json_atomic(ctx.eval_dir / f"{pl._safe(agent)}.json", res)
+    return {}
+
+
+class Counting:
+    def __init__(self, fns):
+        self.calls = []
+        self.fns = {name: self._wrap(name, fn) for name, fn in fns.items()}
+
+    def _wrap(self, name, fn):
+        def run(ctx):
+            self.calls.append(name)
+            return fn(ctx)
+        return run
+
+
+FAKES = {"record": fake_record, "idm": fake_idm, "label": fake_label, "bc": fake_bc, "rl": fake_rl, "eval": fake_eval}
+CFG = pl.PRESETS["smoke"].replace(episodes=4, n_labelled=1, eval_episodes=4)
+
+
+def run(out, counting, **kw):
+    return pl.run_pipeline(out, kw.pop("cfg", CFG), stage_fns=counting.fns, progress=False, **kw)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Orchestration
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_all_stages_run_in_order_and_write_markers(tmp_path):
+    c = Counting(FAKES)
+    res = run(tmp_path, c)
+    assert c.calls == ["record", "idm", "label", "bc", "rl", "eval"]  # split and report are the real ones
+    assert list(res) == list(pl.STAGE_ORDER)
+    for s in pl.STAGE_ORDER:
+        m = json.loads(pl.marker_path(tmp_path, s).read_text())
+        assert m["stage"] == s and m["config"] == pl.stage_config(s, CFG, "sb3", 0)
+    # no temp files left behind by the atomic writes
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_second_run_skips_every_done_stage(tmp_path):
+    run(tmp_path, Counting(FAKES))
+    c = Counting(FAKES)
+    run(tmp_path, c)
+    assert c.calls == []
+
+
+def test_changed_knob_reruns_its_stage_and_downstream_only(tmp_path):
+    run(tmp_path, Counting(FAKES))
+    c = Counting(FAKES)
+    run(tmp_path, c, cfg=CFG.replace(rl_steps=CFG.rl_steps * 2))
+    assert c.calls == ["rl", "eval"]
+    assert json.loads(pl.marker_path(tmp_path, "report").read_text())["config"]["knobs"]["rl_steps"] == CFG.rl_steps * 2
+    c = Counting(FAKES)
+    run(tmp_path, c, cfg=CFG.replace(rl_steps=CFG.rl_steps * 2), backend="sf")  # backend matters from rl on
+    assert c.calls == ["rl", "eval"]
+
+
+def test_force_reruns_only_the_selected_stages(tmp_path):
+    run(tmp_path, Counting(FAKES))
+    c = Counting(FAKES)
+    run(tmp_path, c, stages="idm,label", force=True)
+    assert c.calls == ["idm", "label"]
+
+
+def test_stage_alone_without_its_input_says_which_stage_to_run(tmp_path):
+    with pytest.raises(pl.PipelineError, match="stage 'bc'"):
+        run(tmp_path, Counting(FAKES), stages="rl")
+
+
+def test_stage_alone_with_stale_input_refuses(tmp_path):
+    run(tmp_path, Counting(FAKES))
+    with pytest.raises(pl.PipelineError, match="bc_steps"):
+        run(tmp_path, Counting(FAKES), stages="rl", cfg=CFG.replace(bc_steps=CFG.bc_steps + 1))
+
+
+def test_failed_stage_leaves_no_marker_and_the_rerun_resumes_there(tmp_path):
+    def broken_bc(ctx):
+        raise RuntimeError("killed")
+
+    c = Counting(dict(FAKES, bc=broken_bc))
+    with pytest.raises(RuntimeError, match="killed"):
+        run(tmp_path, c)
+    assert c.calls == ["record", "idm", "label", "bc"]
+    assert not pl.marker_path(tmp_path, "bc").exists()
+    c = Counting(FAKES)
+    run(tmp_path, c)
+    assert c.calls == ["bc", "rl", "eval"]
+
+
+def test_unreadable_marker_is_ignored_and_the_stage_reruns(tmp_path):
+    run(tmp_path, Counting(FAKES))
+    pl.marker_path(tmp_path, "eval").write_text("{not json")
+    c = Counting(FAKES)
+    run(tmp_path, c)
+    assert c.calls == ["eval"]
+
+
+def test_bad_options_raise_naming_the_value(tmp_path):
+    with pytest.raises(ValueError, match="'nope'"):
+        pl.parse_stages("record,nope")
+    with pytest.raises(ValueError, match="rl_stepz"):
+        CFG.replace(rl_stepz=3)
+    with pytest.raises(ValueError, match="expected a int"):
+        CFG.replace(rl_steps="many")
+    with pytest.raises(ValueError, match="'gpu'"):
+        pl.run_pipeline(tmp_path, "gpu", progress=False)
+    with pytest.raises(ValueError, match="'jax'"):
+        pl.run_pipeline(tmp_path, "smoke", backend="jax", progress=False)
+    assert CFG.replace(rl_steps="512").rl_steps == 512 and CFG.replace(kl_coef="0.5").kl_coef == 0.5
+
+
+def test_cli_set_overrides_a_knob(capsys):
+    assert pl.main(["--preset", "smoke", "--set", "rl_steps=999", "--list-knobs"]) == 0
+    assert "rl_steps = 999" in capsys.readouterr().out
+    assert pl.main(["--set", "rl_steps"]) == 2
+
+
+def test_presets_grow_from_smoke_to_full():
+    s, m, f = (pl.PRESETS[k] for k in ("smoke", "small", "full"))
+    for knob in ("episodes", "idm_steps", "bc_steps", "rl_steps", "eval_episodes", "eval_max_ticks"):
+        assert getattr(s, knob) < getattr(m, knob) < getattr(f, knob), knob
+    for p in (s, m, f):
+        assert 1 <= p.n_labelled < p.episodes
+
+
+# ----------------------------------------------------------------------------------------------------
+# Real split and report stages
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_split_keeps_labelled_part_and_strips_actions_from_the_rest(tmp_path):
+    run(tmp_path, Counting(FAKES), stages="record,split")
+    lab = pl.list_segments(tmp_path / "data/labelled")
+    unl = sorted((tmp_path / "data/unlabelled").glob("*.mp4"))
+    truth = sorted((tmp_path / "data/heldout_truth").glob("*.jsonl"))
+    assert len(lab) == CFG.n_labelled and len(unl) == CFG.episodes - CFG.n_labelled
+    assert not list((tmp_path / "data/unlabelled").glob("*.jsonl"))  # actions stripped
+    assert [t.stem for t in truth] == [u.stem for u in unl]
+    assert {p.stem for p in lab}.isdisjoint(u.stem for u in unl)
+    for u in unl:  # same bytes as the recording (hard link or copy)
+        assert u.read_bytes() == (tmp_path / "data/recorded" / u.name).read_bytes()
+    idx = json.loads((tmp_path / "data/unlabelled/index.json").read_text())
+    assert sorted(idx["relpaths"]) == [u.name for u in unl]
+    summary = json.loads(pl.marker_path(tmp_path, "split").read_text())["summary"]
+    assert summary["labelled_frames"] == CFG.n_labelled * N_LINES
+    assert summary["unlabelled_frames"] == (CFG.episodes - CFG.n_labelled) * N_LINES
+
+
+def test_split_depends_on_the_seed_only_through_the_shuffle(tmp_path):
+    picks = set()
+    for seed in range(6):
+        out = tmp_path / str(seed)
+        pl.run_pipeline(out, CFG, stages="record,split", seed=0, stage_fns={"record": fake_record}, progress=False)
+        picks.add(tuple(json.loads(pl.marker_path(out, "split").read_text())["summary"]["labelled_episodes"]))
+    assert len(picks) == 1  # deterministic for a fixed seed
+    many = {tuple(pl.stage_split(pl.StageContext(out=tmp_path / "0", cfg=CFG, seed=s))["labelled_episodes"])
+            for s in range(8)}
+    assert len(many) > 1  # and the seed changes it
+
+
+def test_episode_key_groups_segments_of_one_episode():
+    assert pl._episode_key(Path("minelite-expert-s0001-e0002-000.mp4")) == "minelite-expert-s0001-e0002"
+    assert pl._episode_key(Path("minelite-expert-s0001-e0002-013.mp4")) == "minelite-expert-s0001-e0002"
+    assert pl._episode_key(Path("clip.mp4")) == "clip"
+
+
+def _png_size(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_report_writes_tables_plots_and_the_comparison(tmp_path):
+    run(tmp_path, Counting(FAKES))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert list(results["agents"]) == list(pl.EVAL_AGENTS)
+    assert results["milestones"] == ["log", "crafting_table", "stone_pickaxe"]
+    # fake_eval: foundation+rl reaches stone_pickaxe (j = k = 2) only on even seeds -> 2 of 4
+    assert results["agents"]["foundation+rl"]["success"]["stone_pickaxe"] == 0.5
+    assert results["agents"]["random-init+rl"]["success"]["log"] == 0.0
+    assert results["agents"]["expert"]["mean_return"] == pytest.approx(3.5)
+    cmp_ = results["comparison"]
+    assert cmp_["pretrained_rate"] == 0.5 and cmp_["random_rate"] == 0.0 and cmp_["milestone_target_met"]
+    # random's final return 0.5; pretrained's first episode (return 1 at 100 steps) beats it; budget 400
+    assert cmp_["random_final_return"] == 0.5 and cmp_["pretrained_steps_to_reach"] == 100
+    assert cmp_["fraction_of_budget"] == 0.25 and cmp_["speed_target_met"] is False
+    md = (tmp_path / "results.md").read_text()
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ") and "+-" in ln]
+    assert [r.split("|")[1].strip() for r in rows] == list(pl.EVAL_AGENTS)
+    assert "| foundation+rl | 2.500 +- " in md and "50%" in md
+    for png in ("reward_curves.png", "milestones.png"):
+        w, h = _png_size(tmp_path / "plots" / png)
+        assert w > 300 and h > 200
+
+
+def test_learning_curve_from_monitor_csvs_of_several_envs_in_time_order(tmp_path):
+    (tmp_path / "0.monitor.csv").write_text('#{"t_start": 0}\nr,l,t\n1.0,10,0.5\n3.0,30,2.5\n')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "1.monitor.csv").write_text('#{"t_start": 0}\nr,l,t\n2.0,20,1.5\n')
+    curve = pl.read_learning_curve(tmp_path)
+    assert curve["returns"] == [1.0, 2.0, 3.0]
+    assert curve["steps"] == [10, 30, 60]
+    assert pl.read_learning_curve(tmp_path / "sub" / "missing")["steps"] == []
+
+
+def test_compare_runs_on_hand_made_curves():
+    agents = {"foundation+rl": {"success": {"stone_pickaxe": 0.6}}, "random-init+rl": {"success": {"stone_pickaxe": 0.0}}}
+    rl = {"pretrained": {"curve": {"steps": list(range(100, 2001, 100)), "returns": [0.0] + [5.0] * 19}},
+          "random": {"curve": {"steps": list(range(100, 2001, 100)), "returns": [0.0] * 18 + [1.0, 1.0]}}}
+    c = pl.compare_runs(agents, rl)
+    # random's last 10% (2 episodes) average 1.0; pretrained's trailing mean (window 1) reaches it at 200
+    assert c["random_final_return"] == 1.0 and c["pretrained_steps_to_reach"] == 200
+    assert c["fraction_of_budget"] == pytest.approx(0.1) and c["speed_target_met"] and c["milestone_target_met"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The smoke preset end to end on the real parts
+# ----------------------------------------------------------------------------------------------------
+
+
+def _real_parts_missing():
+    root = Path(pl.__file__).resolve().parents[1]
+    need = ["vpt_rl/model.py", "vpt_rl/checkpoint.py", "vpt_rl/data/recorder.py", "vpt_rl/commands/record.py",
+            "envs/minelite/env.py", "envs/minelite/expert.py", "envs/wrappers.py", "vpt_rl/train/idm.py",
+            "vpt_rl/train/label.py", "vpt_rl/train/bc.py", "policies/sb3.py"]
+    return [n for n in need if not (root / n).exists()]
+
+
+@pytest.mark.slow
+def test_smoke_preset_end_to_end_produces_every_artefact(tmp_path):
+    missing = _real_parts_missing()
+    if missing:
+        pytest.fail(f"the pipeline's parts are missing: {missing}")
+    from vpt_rl.checkpoint import load_policy, load_idm
+
+    out = tmp_path / "smoke"
+    res = pl.run_pipeline(out, "smoke", progress=False)
+    assert list(res) == list(pl.STAGE_ORDER)
+    cfg = pl.PRESETS["smoke"]
+    # record + split
+    assert len(pl.list_segments(out / "data/recorded")) >= cfg.episodes
+    assert pl.list_segments(out / "data/labelled")
+    assert sorted(p.stem for p in (out / "data/unlabelled").glob("*.mp4")) == \
+        sorted(p.stem for p in (out / "data/heldout_truth").glob("*.jsonl"))
+    # idm + label: checkpoints load, every unlabelled video got labels, accuracy is a number in [0, 1]
+    load_idm(str(out / "idm/idm.model"), str(out / "idm/idm.weights"))
+    for v in (out / "data/unlabelled").glob("*.mp4"):
+        assert v.with_suffix(".jsonl").is_file()
+    acc = res["label"]["summary"]["accuracy"]
+    assert 0.0 <= acc["keypress_accuracy"] <= 1.0
+    # bc + rl: every policy checkpoint loads
+    for run_dir in ("foundation/foundation", "rl/pretrained/policy", "rl/random/policy"):
+        load_policy(str(out / f"{run_dir}.model"), str(out / f"{run_dir}.weights"))
+    assert list((out / "rl").rglob("events.out.tfevents.*")), "no TensorBoard logs"
+    # eval + report
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["agents"]) == list(pl.EVAL_AGENTS)
+    for agent, r in results["agents"].items():
+        assert r["episodes"] == cfg.eval_episodes, agent
+        assert math.isfinite(r["mean_return"]) and all(0.0 <= v <= 1.0 for v in r["success"].values())
+    assert results["agents"]["expert"]["success"]["log"] > 0.0  # the expert gets wood in 96 ticks
+    md = (out / "results.md").read_text()
+    assert all(f"| {a} |" in md for a in pl.EVAL_AGENTS)
+    for png in ("reward_curves.png", "milestones.png"):
+        _png_size(out / "plots" / png)
+    # a second run is a no-op
+    again = pl.run_pipeline(out, "smoke", progress=False)
+    assert all(again[s]["finished"] == res[s]["finished"] for s in pl.STAGE_ORDER)

@@ -1,0 +1,61 @@
+"""`vpt-rl evaluate`: milestone success rates and mean tech-tree return of an agent on MineLite.
+
+    vpt-rl evaluate --agent expert --episodes 20 --max-ticks 2000
+    vpt-rl evaluate --agent random --episodes 20
+    vpt-rl evaluate --agent foundation.model --weights foundation.weights --episodes 32 --out eval.json
+
+Prints a Markdown table row per agent; ``--out`` also writes the full result (per-episode records) as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from vpt_rl import evaluate as ev
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vpt-rl evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--agent", required=True, help="'expert', 'random' or a policy .model file")
+    p.add_argument("--weights", default=None, help="the .weights file of a policy agent")
+    p.add_argument("--episodes", type=int, default=16, help="episodes (one seed each; default 16)")
+    p.add_argument("--max-ticks", type=int, default=1000, help="ticks per episode (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
+    p.add_argument("--batch", type=int, default=8, help="envs run at once through the policy (default 8)")
+    p.add_argument("--env", default=ev.MINELITE_ID, help=f"gymnasium id (default {ev.MINELITE_ID})")
+    p.add_argument("--epsilon", type=float, default=0.0, help="expert: random-action probability")
+    p.add_argument("--deterministic", action="store_true", help="policy: argmax actions instead of sampling")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="write the result JSON here")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``vpt-rl evaluate``."""
+    args = build_parser().parse_args(argv)
+    if args.agent.endswith(".model") and args.weights is None:
+        print("vpt-rl evaluate: a policy agent needs --weights (the .weights file)", file=sys.stderr)
+        return 2
+    try:
+        agent = ev.make_agent(args.agent, weights=args.weights, seed=args.seed, epsilon=args.epsilon,
+                              deterministic=args.deterministic, device=args.device)
+        res = ev.evaluate(agent, args.episodes, args.max_ticks, seed=args.seed, env_id=args.env,
+                          batch_size=args.batch)
+    except ValueError as e:
+        print(f"vpt-rl evaluate: {e}", file=sys.stderr)
+        return 2
+    res["agent"] = args.agent
+    print(ev.format_table({args.agent: res}))
+    print(f"{res['env_steps']} env steps in {res['seconds']:.1f} s ({res.get('steps_per_s', 0):.0f} steps/s)")
+    if args.out:
+        from vpt_rl.pipeline import write_json_atomic
+
+        write_json_atomic(args.out, res)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""``vpt-rl record``: record scripted-expert MineLite episodes in OpenAI's contractor format.
+
+Episode ``i`` plays world seed ``--seed + i`` and is written as segments
+``OUT/minelite-<alias>-s<seed>-e<i>-<k>.mp4`` + ``.jsonl`` (+ ``-options.json``), at most
+``--segment-ticks`` (6000 = 5 minutes) lines each; ``OUT/index.json`` lists every complete segment as
+``{basedir, relpaths}``. Re-running the same command skips the episodes already recorded (resume): an
+episode counts as recorded when its segments are complete and the last one's ``-options.json`` says
+``episode_done``; an interrupted one is recorded again from its start.
+
+Usage::
+
+    vpt-rl record --episodes 20 --out data/expert                  # 128x128, 6000 ticks per episode
+    vpt-rl record --episodes 5 --out data/expert640 --resolution 640x360 --epsilon 0.05
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from vpt_rl.data.recorder import RECORDER_VERSION, SEGMENT_TICKS, segment_complete, segment_name, write_index
+
+
+def parse_resolution(text: str) -> Tuple[int, int]:
+    """``"128x128"`` -> ``(128, 128)`` as (width, height); sides must be even (yuv420p video)."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"resolution must look like WIDTHxHEIGHT (e.g. 128x128 or 640x360), got {text!r}") from None
+    if w <= 0 or h <= 0 or w % 2 or h % 2:
+        raise ValueError(f"resolution sides must be positive and even, got {text!r}")
+    return w, h
+
+
+def episode_prefix(alias: str, seed: int, episode: int) -> str:
+    """Segment names of one episode without the ``-<segment>`` suffix."""
+    return segment_name(alias, seed, episode, 0)[: -len("-000")]
+
+
+def recorded_segments(out_dir: Path, prefix: str) -> Optional[List[str]]:
+    """The segment names of a completely recorded episode, or ``None`` if it is missing or unfinished."""
+    names = []
+    for k in range(10_000):
+        name = f"{prefix}-{k:03d}"
+        if not segment_complete(out_dir, name):
+            return None
+        names.append(name)
+        meta_path = Path(out_dir) / f"{name}-options.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if meta.get("episode_done"):
+            return names
+    return None
+
+
+def all_complete_segments(out_dir: Path) -> List[str]:
+    """Names of every complete segment in ``out_dir`` (``NAME.mp4`` with its ``NAME.jsonl``)."""
+    return sorted(p.stem for p in Path(out_dir).glob(f"{RECORDER_VERSION}-*.jsonl") if p.with_suffix(".mp4").is_file())
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="vpt-rl record", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--episodes", type=int, required=True, help="number of episodes to record")
+    p.add_argument("--out", required=True, help="output folder (segments + index.json)")
+    p.add_argument("--seed", type=int, default=0, help="world seed of episode 0; episode i uses seed + i")
+    p.add_argument("--max-ticks", type=int, default=SEGMENT_TICKS, help="tick limit per episode (20 ticks = 1 s)")
+    p.add_argument("--segment-ticks", type=int, default=SEGMENT_TICKS, help="lines per segment (<= 6000, 5 min)")
+    p.add_argument("--resolution", default="128x128", help="frame size WIDTHxHEIGHT (128x128 default; 640x360 works)")
+    p.add_argument("--epsilon", type=float, default=0.0, help="expert's random-action probability per tick")
+    p.add_argument("--alias", default="expert", help="the <alias> part of segment names")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.episodes <= 0:
+        p.error(f"--episodes must be positive, got {args.episodes}")
+    if args.seed < 0:
+        p.error(f"--seed must be >= 0, got {args.seed}")
+    if not 0.0 <= args.epsilon <= 1.0:
+        p.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    try:
+        resolution = parse_resolution(args.resolution)
+        episode_prefix(args.alias, args.seed, 0)
+    except ValueError as e:
+        p.error(str(e))
+
+    from tqdm import tqdm
+
+    from vpt_rl.envs.minelite.expert import record_expert_episode
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    skipped = recorded = 0
+    milestones: dict = {}
+    bar = tqdm(range(args.episodes), desc="episodes", unit="ep", disable=args.no_progress)
+    for i in bar:
+        seed = args.seed + i
+        prefix = episode_prefix(args.alias, seed, i)
+        if recorded_segments(out, prefix) is not None:
+            skipped += 1
+            bar.set_postfix(skipped=skipped)
+            continue
+        res = record_expert_episode(out, seed=seed, episode=i, max_ticks=args.max_ticks,
+                                    segment_ticks=args.segment_ticks, resolution=resolution,
+                                    epsilon=args.epsilon, alias=args.alias, progress=not args.no_progress)
+        recorded += 1
+        for k, v in (res.last_info.get("milestones") or {}).items():
+            milestones[k] = milestones.get(k, 0) + int(bool(v))
+        write_index(out, all_complete_segments(out))
+        bar.set_postfix(skipped=skipped, last_ticks=res.ticks)
+    index = write_index(out, all_complete_segments(out))
+    print(f"recorded {recorded} episode(s), skipped {skipped} already recorded; index: {index}")
+    if milestones:
+        print("milestones reached (episodes recorded now): " + ", ".join(f"{k} {v}" for k, v in milestones.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

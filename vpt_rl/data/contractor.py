@@ -1,0 +1,469 @@
+"""Contractor-format segments (``NAME.mp4`` + ``NAME.jsonl``) read with the official conversion rules.
+
+The rules are those of openai/Video-Pre-Training's ``data_loader.py`` (VPT_SPEC.md section 7), with one
+deliberate fix: the camera is kept as float degrees (``[dy, dx] * 0.15``) instead of being truncated to
+integers (official issue #54).
+
+Per line (:func:`json_action_to_env_action`): keyboard keys and mouse buttons map to MineRL buttons,
+mouse motion to the camera, and a line with no mapped key, no motion and no button is a *null* action.
+Per segment, in frame order (:func:`load_actions`): the stuck-attack fix (an attack held from the first
+tick is ignored until it is pressed anew), then the conversion, then the hotbar-change rule (a change of
+the ``hotbar`` field presses ``hotbar.N``; applied after the null check, so a hotbar-only change stays
+null). While a GUI is open the mouse cursor is drawn on the frame (:func:`draw_cursor`), and frames are
+resized to 128x128 with cv2 INTER_LINEAR as the agent does.
+
+Bad data never crashes a long run and is never silent: a broken jsonl line becomes a null (skipped) step
+with a :class:`DataWarning` naming the file and line; a corrupt or truncated video warns and yields the
+frames that could be decoded; a frame/line count mismatch warns and uses the common prefix.
+
+Example::
+
+    from vpt_rl.data.contractor import load_actions, iter_segment
+    actions = load_actions("rec/seg0.jsonl")          # [(env_action, is_null), ...] one per line
+    for step in iter_segment("rec/seg0.mp4"):         # non-null steps, cursor drawn, 128x128 RGB
+        step.frame, step.env_action, step.index
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+
+from vpt_rl.actions import noop_action
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# data_loader.py KEYBOARD_BUTTON_MAPPING
+KEYBOARD_BUTTON_MAPPING = {
+    "key.keyboard.escape": "ESC",
+    "key.keyboard.s": "back",
+    "key.keyboard.q": "drop",
+    "key.keyboard.w": "forward",
+    "key.keyboard.1": "hotbar.1",
+    "key.keyboard.2": "hotbar.2",
+    "key.keyboard.3": "hotbar.3",
+    "key.keyboard.4": "hotbar.4",
+    "key.keyboard.5": "hotbar.5",
+    "key.keyboard.6": "hotbar.6",
+    "key.keyboard.7": "hotbar.7",
+    "key.keyboard.8": "hotbar.8",
+    "key.keyboard.9": "hotbar.9",
+    "key.keyboard.e": "inventory",
+    "key.keyboard.space": "jump",
+    "key.keyboard.a": "left",
+    "key.keyboard.d": "right",
+    "key.keyboard.left.shift": "sneak",
+    "key.keyboard.left.control": "sprint",
+    "key.keyboard.f": "swapHands",
+}
+# The inverse, used by the pseudo-label writer (vpt_rl.train.label).
+ACTION_TO_KEY = {action: key for key, action in KEYBOARD_BUTTON_MAPPING.items()}
+# data_loader.py: mouse button id -> MineRL action
+MOUSE_BUTTON_MAPPING = {0: "attack", 1: "use", 2: "pickItem"}
+ACTION_TO_MOUSE_BUTTON = {action: button for button, action in MOUSE_BUTTON_MAPPING.items()}
+# data_loader.py CAMERA_SCALER = 360 / 2400: 360 degrees per 2400 mouse counts (0.15 deg per count).
+# The camera is computed as counts * 360 / 2400, which is exact for the fixture's expected values
+# (counts * 0.15 differs from it in the last bit for some counts, e.g. -24 * 0.15 != -3.6).
+CAMERA_DEGREES_PER_TURN = 360.0
+CAMERA_COUNTS_PER_TURN = 2400.0
+CAMERA_SCALER = CAMERA_DEGREES_PER_TURN / CAMERA_COUNTS_PER_TURN
+
+
+def counts_to_degrees(counts: float) -> float:
+    """Mouse counts -> camera degrees (``counts * 360 / 2400``)."""
+    return counts * CAMERA_DEGREES_PER_TURN / CAMERA_COUNTS_PER_TURN
+
+
+def degrees_to_counts(deg: float) -> float:
+    """Camera degrees -> mouse counts, the inverse of :func:`counts_to_degrees`."""
+    return deg * CAMERA_COUNTS_PER_TURN / CAMERA_DEGREES_PER_TURN
+# The cursor is placed at mouse (x, y) * frame_height / CURSOR_REFERENCE_HEIGHT (data_loader.py: 720p GUI)
+CURSOR_REFERENCE_HEIGHT = 720
+AGENT_RESOLUTION = (128, 128)  # (width, height) given to cv2.resize, agent.py
+CURSOR_PATH = Path(__file__).resolve().parents[1] / "assets" / "cursor_16x16.png"
+
+
+class DataWarning(UserWarning):
+    """Bad or inconsistent data that was skipped or worked around (the message names file and line)."""
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, DataWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One line -> one MineRL env action
+
+
+def json_action_to_env_action(line: dict) -> tuple[dict, bool]:
+    """Convert one contractor jsonl record to ``(env_action, is_null)`` (VPT_SPEC.md 7.2).
+
+    The camera is ``[dy * 0.15, dx * 0.15]`` float degrees (pitch, yaw), not truncated. ``is_null`` is
+    True when no mapped key, no mouse motion and no mouse button is present. The stuck-attack and
+    hotbar rules are per-segment and live in :func:`convert_lines`.
+
+    :param line: the decoded JSON object of one line (``keyboard.keys``, ``mouse.dx/dy/buttons`` used).
+    :raises ValueError: if a field has the wrong type (e.g. ``mouse.dx`` not a number).
+    """
+    if not isinstance(line, dict):
+        raise ValueError(f"contractor line must be a JSON object, got {type(line).__name__}")
+    env_action = noop_action()
+    env_action["camera"] = np.zeros(2, dtype=np.float64)
+    is_null = True
+
+    keyboard = line.get("keyboard") or {}
+    keys = keyboard.get("keys") or []
+    if not isinstance(keys, list):
+        raise ValueError(f"keyboard.keys must be a list, got {keys!r}")
+    for key in keys:
+        action = KEYBOARD_BUTTON_MAPPING.get(key)
+        if action is not None:
+            env_action[action] = 1
+            is_null = False
+
+    mouse = line.get("mouse") or {}
+    dx, dy = mouse.get("dx", 0.0), mouse.get("dy", 0.0)
+    for name, value in (("mouse.dx", dx), ("mouse.dy", dy)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if dx != 0 or dy != 0:
+        # parity: data_loader.py fills an int64 array here (truncation, issue #54); we keep floats.
+        env_action["camera"] = np.array([counts_to_degrees(dy), counts_to_degrees(dx)], dtype=np.float64)
+        is_null = False
+
+    buttons = mouse.get("buttons") or []
+    if not isinstance(buttons, list):
+        raise ValueError(f"mouse.buttons must be a list, got {buttons!r}")
+    for button in buttons:
+        action = MOUSE_BUTTON_MAPPING.get(button)
+        if action is not None:
+            env_action[action] = 1
+            is_null = False
+    return env_action, is_null
+
+
+# ---------------------------------------------------------------------------------------------------
+# A whole segment's jsonl
+
+
+@dataclass
+class LineInfo:
+    """The converted action of one jsonl line plus what the frame pipeline needs from it."""
+
+    env_action: dict
+    is_null: bool
+    gui_open: bool = False
+    mouse_xy: tuple = (0.0, 0.0)
+    broken: bool = False  # the line could not be parsed; it is a null (skipped) step
+
+
+def read_jsonl_lines(jsonl_path: PathLike) -> list[Optional[dict]]:
+    """Parse a jsonl file; a line that is not a JSON object becomes ``None`` with a :class:`DataWarning`.
+
+    A trailing empty line is ignored (a file ending in a newline); an empty line elsewhere is broken.
+
+    :raises FileNotFoundError: if the file does not exist.
+    """
+    path = Path(jsonl_path)
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        raw = f.read().split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()
+    out: list[Optional[dict]] = []
+    for i, text in enumerate(raw):
+        try:
+            obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+            out.append(obj)
+        except ValueError as e:
+            _warn(f"{path}:{i + 1}: broken jsonl line ({e}); the step is skipped")
+            out.append(None)
+    return out
+
+
+def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> list[LineInfo]:
+    """Apply the official per-segment rules, in frame order, to parsed jsonl lines (VPT_SPEC.md 7.3).
+
+    1. Stuck-attack fix: if line 0 has ``newButtons == [0]`` attack is stuck; while stuck, button 0 is
+       removed from ``mouse.buttons``; a later line with 0 in ``newButtons`` unsticks it.
+    2. :func:`json_action_to_env_action`.
+    3. Hotbar-change rule: if ``hotbar`` differs from the last value (initially 0), ``hotbar.{hotbar+1}``
+       is set, after the null check.
+
+    ``None`` (a broken line) and lines with ill-typed fields give a null step with a warning naming
+    ``source`` and the 1-based line number; the hotbar memory is left unchanged by them.
+    """
+    out: list[LineInfo] = []
+    attack_is_stuck = False
+    last_hotbar = 0
+    for i, line in enumerate(lines):
+        broken = line is None
+        if not broken:
+            try:
+                mouse = dict(line.get("mouse") or {})
+                if i == 0 and mouse.get("newButtons") == [0]:
+                    attack_is_stuck = True
+                elif attack_is_stuck and 0 in (mouse.get("newButtons") or []):
+                    attack_is_stuck = False
+                if attack_is_stuck and 0 in (mouse.get("buttons") or []):
+                    mouse["buttons"] = [b for b in mouse["buttons"] if b != 0]
+                env_action, is_null = json_action_to_env_action({**line, "mouse": mouse})
+                hotbar = line.get("hotbar", last_hotbar)
+                if hotbar != last_hotbar:
+                    if isinstance(hotbar, bool) or not isinstance(hotbar, int) or not 0 <= hotbar <= 8:
+                        raise ValueError(f"hotbar must be an int in 0..8, got {hotbar!r}")
+                    env_action[f"hotbar.{hotbar + 1}"] = 1
+                    last_hotbar = hotbar
+                gui_open = bool(line.get("isGuiOpen", False))
+                mouse_xy = (float(mouse.get("x", 0.0) or 0.0), float(mouse.get("y", 0.0) or 0.0))
+                out.append(LineInfo(env_action, is_null, gui_open, mouse_xy))
+                continue
+            except (ValueError, TypeError, AttributeError) as e:
+                _warn(f"{source}:{i + 1}: bad contractor line ({e}); the step is skipped")
+        noop = noop_action()
+        noop["camera"] = np.zeros(2, dtype=np.float64)
+        out.append(LineInfo(noop, True, broken=True))
+    return out
+
+
+def load_actions(jsonl_path: PathLike) -> list[tuple[dict, bool]]:
+    """Read a contractor jsonl and return ``[(env_action, is_null), ...]``, one entry per line.
+
+    Applies the stuck-attack fix and the hotbar-change rule in order (see :func:`convert_lines`); the
+    camera stays float degrees. A broken line gives ``(noop, True)`` and a :class:`DataWarning` naming the
+    file and line, so the list stays aligned with the video frames.
+    """
+    infos = convert_lines(read_jsonl_lines(jsonl_path), source=str(jsonl_path))
+    return [(info.env_action, info.is_null) for info in infos]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cursor
+
+
+def make_cursor_image(size: int = 16) -> np.ndarray:
+    """Draw our own mouse cursor: a white arrow with a black outline, RGBA uint8 ``(size, size, 4)``.
+
+    The arrow's tip is the top-left pixel, as Minecraft's cursor hotspot (the image's top-left corner is
+    placed at the mouse position).
+    """
+    if size < 8:
+        raise ValueError(f"cursor size must be >= 8 pixels, got {size}")
+    s = size / 16.0
+    # Arrow outline in a 16x16 design grid: tip, down the left edge, notch, tail, back to the wing.
+    poly = np.array([(0, 0), (0, 13), (3, 10), (6, 15), (8, 14), (5, 9), (10, 9)], dtype=np.float64)
+    pts = np.round(poly * s).astype(np.int32).reshape(-1, 1, 2)
+    rgb = np.zeros((size, size, 3), dtype=np.uint8)
+    alpha = np.zeros((size, size), dtype=np.uint8)
+    cv2.fillPoly(rgb, [pts], (255, 255, 255))
+    cv2.fillPoly(alpha, [pts], 255)
+    cv2.polylines(rgb, [pts], isClosed=True, color=(0, 0, 0), thickness=1)
+    cv2.polylines(alpha, [pts], isClosed=True, color=255, thickness=1)
+    return np.concatenate([rgb, alpha[..., None]], axis=-1)
+
+
+def write_cursor_png(path: PathLike = CURSOR_PATH, size: int = 16) -> Path:
+    """Write :func:`make_cursor_image` as an RGBA PNG (how ``vpt_rl/assets/cursor_16x16.png`` was made)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgba = make_cursor_image(size)
+    bgra = rgba[..., [2, 1, 0, 3]]
+    tmp = path.with_name(path.name + ".tmp.png")
+    if not cv2.imwrite(str(tmp), bgra):
+        raise OSError(f"could not write cursor image {tmp}")
+    os.replace(tmp, path)
+    return path
+
+
+_CURSOR_CACHE: dict = {}
+
+
+def load_cursor(path: PathLike = CURSOR_PATH) -> np.ndarray:
+    """Load the RGBA cursor (top-left 16x16, as the official loader crops it); generate it if missing."""
+    key = str(path)
+    if key not in _CURSOR_CACHE:
+        img = cv2.imread(key, cv2.IMREAD_UNCHANGED) if Path(path).is_file() else None
+        if img is None or img.ndim != 3 or img.shape[2] != 4:
+            rgba = make_cursor_image(16)
+        else:
+            rgba = img[:16, :16][..., [2, 1, 0, 3]]
+        _CURSOR_CACHE[key] = np.ascontiguousarray(rgba)
+    return _CURSOR_CACHE[key]
+
+
+def draw_cursor(frame: np.ndarray, x: float, y: float, cursor: Optional[np.ndarray] = None) -> np.ndarray:
+    """Alpha-blend the cursor onto ``frame`` (uint8 HxWx3, in place) as data_loader.py does.
+
+    The top-left corner goes to ``(int(x * s), int(y * s))`` with ``s = frame_height / 720``; the cursor is
+    clipped at the frame border; the blend ``frame * (1 - a) + cursor * a`` is truncated to uint8.
+    Returns ``frame``.
+    """
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
+    cursor = load_cursor() if cursor is None else cursor
+    h, w = frame.shape[:2]
+    scale = h / CURSOR_REFERENCE_HEIGHT
+    x0, y0 = int(x * scale), int(y * scale)
+    ch, cw = cursor.shape[:2]
+    # visible part of the cursor
+    fx0, fy0 = max(x0, 0), max(y0, 0)
+    fx1, fy1 = min(x0 + cw, w), min(y0 + ch, h)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return frame
+    crop = cursor[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+    alpha = crop[..., 3:4].astype(np.float64) / 255.0
+    region = frame[fy0:fy1, fx0:fx1].astype(np.float64)
+    blended = region * (1.0 - alpha) + crop[..., :3].astype(np.float64) * alpha
+    frame[fy0:fy1, fx0:fx1] = blended.astype(np.uint8)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------
+# Video
+
+
+def resize_frame(frame: np.ndarray, resolution: tuple = AGENT_RESOLUTION) -> np.ndarray:
+    """Resize an RGB uint8 frame to ``resolution`` (width, height) with cv2 INTER_LINEAR (agent.py).
+
+    Frames already at that size are returned as they are.
+    """
+    w, h = resolution
+    if frame.shape[0] == h and frame.shape[1] == w:
+        return frame
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def iter_video_frames(mp4_path: PathLike, threads: bool = True) -> Iterator[np.ndarray]:
+    """Decode a video with PyAV, yielding RGB uint8 (H, W, 3) frames.
+
+    A file that cannot be opened, or a decode error part-way, gives a :class:`DataWarning` naming the
+    file and the frame index; the frames decoded before the error are still yielded.
+    """
+    import av
+
+    path = str(mp4_path)
+    try:
+        container = av.open(path)
+    except Exception as e:  # PyAV raises several error classes (InvalidDataError, FileNotFoundError, ...)
+        _warn(f"{path}: cannot open video ({type(e).__name__}: {e}); segment skipped")
+        return
+    n = 0
+    try:
+        if not container.streams.video:
+            _warn(f"{path}: no video stream; segment skipped")
+            return
+        stream = container.streams.video[0]
+        if threads:
+            stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+                n += 1
+        except Exception as e:
+            _warn(f"{path}: video decode error after frame {n} ({type(e).__name__}: {e}); "
+                  f"the {n} frames before it are used")
+    finally:
+        container.close()
+
+
+@dataclass
+class Step:
+    """One emitted step of a segment: a 128x128 RGB frame and its (non-null) env action."""
+
+    index: int  # frame / line index in the segment
+    frame: np.ndarray
+    env_action: dict
+    is_null: bool
+
+
+def segment_paths(mp4_path: PathLike) -> tuple[Path, Path]:
+    """``NAME.mp4`` -> ``(NAME.mp4, NAME.jsonl)``."""
+    mp4 = Path(mp4_path)
+    return mp4, mp4.with_suffix(".jsonl")
+
+
+def iter_segment(
+    mp4_path: PathLike,
+    jsonl_path: Optional[PathLike] = None,
+    *,
+    skip_null: bool = True,
+    cursor: bool = True,
+    resolution: tuple = AGENT_RESOLUTION,
+) -> Iterator[Step]:
+    """Yield the steps of one contractor segment, in frame order, following data_loader.py.
+
+    Every video frame is decoded (to stay aligned with the lines); null steps are skipped unless
+    ``skip_null=False``; while ``isGuiOpen`` the cursor is drawn (``cursor=True``) on the frame at its
+    native size; frames are resized to ``resolution`` with cv2 INTER_LINEAR.
+
+    A frame/line count mismatch warns (file and both counts) and the common prefix is used; a broken
+    line or video warns as described in the module docstring.
+
+    :param mp4_path: the video.
+    :param jsonl_path: its actions; default ``NAME.jsonl`` beside the video.
+    """
+    mp4, default_jsonl = segment_paths(mp4_path)
+    jsonl = Path(jsonl_path) if jsonl_path is not None else default_jsonl
+    try:
+        infos = convert_lines(read_jsonl_lines(jsonl), source=str(jsonl))
+    except OSError as e:
+        _warn(f"{jsonl}: cannot read actions ({e}); segment skipped")
+        return
+    n_frames = 0
+    cursor_img = load_cursor() if cursor else None
+    for i, frame in enumerate(iter_video_frames(mp4)):
+        n_frames = i + 1
+        if i >= len(infos):
+            continue  # keep counting frames for the mismatch warning
+        info = infos[i]
+        if skip_null and info.is_null:
+            continue
+        if cursor and info.gui_open:
+            frame = draw_cursor(np.array(frame, copy=True), *info.mouse_xy, cursor=cursor_img)
+        yield Step(i, resize_frame(frame, resolution), info.env_action, info.is_null)
+    if n_frames != len(infos):
+        _warn(f"{mp4}: {n_frames} video frames but {len(infos)} lines in {jsonl.name}; "
+              f"the first {min(n_frames, len(infos))} steps are used")
+
+
+def find_segments(roots: Union[PathLike, Sequence[PathLike]], require_jsonl: bool = True) -> list[Path]:
+    """All ``*.mp4`` under ``roots`` (files or folders, searched recursively), sorted.
+
+    With ``require_jsonl`` (default) only videos with a ``NAME.jsonl`` beside them are returned; an mp4
+    without one gives a :class:`DataWarning`. A folder index ``{"basedir", "relpaths"}`` JSON file is
+    also accepted as a root.
+
+    :raises FileNotFoundError: if a root does not exist.
+    """
+    if isinstance(roots, (str, os.PathLike)):
+        roots = [roots]
+    found: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_dir():
+            found.extend(sorted(root.rglob("*.mp4")))
+        elif root.is_file() and root.suffix == ".json":
+            index = json.loads(root.read_text())
+            if not isinstance(index, dict) or "relpaths" not in index:
+                raise ValueError(f"{root}: expected an index JSON with 'basedir' and 'relpaths'")
+            base = Path(index.get("basedir") or root.parent)
+            found.extend(base / (rel + ".mp4") for rel in index["relpaths"])
+        elif root.is_file() and root.suffix == ".mp4":
+            found.append(root)
+        else:
+            raise FileNotFoundError(f"no such video folder, index or mp4: {root}")
+    out = []
+    for mp4 in sorted(set(found)):
+        if require_jsonl and not mp4.with_suffix(".jsonl").is_file():
+            _warn(f"{mp4}: no {mp4.with_suffix('.jsonl').name} beside it; segment skipped")
+            continue
+        out.append(mp4)
+    return out

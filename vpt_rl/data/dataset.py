@@ -1,0 +1,259 @@
+"""Streaming ``(B, T)`` training sequences over many contractor segments, decoded in worker processes.
+
+Layout. The segments are dealt to *lanes*; a lane plays its segments one after another, and row ``b``
+of consecutive batches from one stream continues lane ``b``: the memory of a recurrent policy can be
+carried across batches (detached) and is cut by the ``first`` flag where a new segment starts. Every
+DataLoader worker (and every DDP rank) owns its own lanes, i.e. its own shard of the segments, and
+yields whole batches tagged with a ``stream`` id; a trainer keeps one memory state per stream id.
+
+Two packings:
+
+* ``pack=True`` (behavioural cloning): a lane is one continuous stream; a chunk may hold the end of one
+  segment and the start of the next (``first`` marks it).
+* ``pack=False`` (IDM): a chunk never crosses a segment; the tail of a segment is padded with
+  ``mask=False``.
+
+Each batch is a dict of tensors: ``img`` uint8 (B, T, 128, 128, 3) RGB, ``first`` bool (B, T), ``mask``
+bool (B, T) (False on padding), joint agent action ``buttons``/``camera`` int64 (B, T) (8641 x 121,
+:func:`vpt_rl.actions.env_to_agent`), IDM targets ``idm_buttons`` int64 (B, T, 20) and ``idm_camera``
+int64 (B, T, 2) (mu-law bins), ``camera_deg`` float32 (B, T, 2) (the true camera), and ``stream`` int.
+
+Example::
+
+    from vpt_rl.data.dataset import SequenceDataset, make_loader
+    ds = SequenceDataset(find_segments("data/"), batch_size=8, seq_len=32, skip_null=True)
+    for batch in make_loader(ds, num_workers=2):
+        batch["img"].shape   # (8, 32, 128, 128, 3)
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from vpt_rl.actions import BUTTONS_ALL, env_to_agent, env_to_factored
+from vpt_rl.data.contractor import AGENT_RESOLUTION, iter_segment
+
+N_IDM_BUTTONS = len(BUTTONS_ALL)
+
+
+def _step_targets(env_action: dict) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """(joint buttons, joint camera, 20 button flags, 2 camera bins, camera degrees) of one env action."""
+    b, c = env_to_agent(env_action)
+    flags, bins = env_to_factored(env_action)
+    cam = np.asarray(env_action["camera"], dtype=np.float32).reshape(2)
+    return int(b), int(c), flags, bins, cam
+
+
+class _Chunk:
+    """Preallocated arrays of one (T,) lane chunk."""
+
+    def __init__(self, t: int, hw: tuple):
+        w, h = hw
+        self.img = np.zeros((t, h, w, 3), np.uint8)
+        self.first = np.zeros(t, bool)
+        self.mask = np.zeros(t, bool)
+        self.buttons = np.zeros(t, np.int64)
+        self.camera = np.full(t, 60, np.int64)
+        self.idm_buttons = np.zeros((t, N_IDM_BUTTONS), np.int64)
+        self.idm_camera = np.full((t, 2), 5, np.int64)
+        self.camera_deg = np.zeros((t, 2), np.float32)
+        self.n = 0
+
+
+FIELDS = ("img", "first", "mask", "buttons", "camera", "idm_buttons", "idm_camera", "camera_deg")
+
+
+class SequenceDataset(IterableDataset):
+    """An ``IterableDataset`` of ``(B, T)`` batches streamed from contractor segments.
+
+    :param segments: the ``*.mp4`` paths (each with ``NAME.jsonl`` beside it), e.g. from
+        :func:`vpt_rl.data.contractor.find_segments`.
+    :param batch_size: ``B``, lanes per stream (per worker, per rank).
+    :param seq_len: ``T``, frames per chunk.
+    :param skip_null: drop null steps (official rule; True for BC, False for the IDM which must see
+        every frame).
+    :param drop_agent_null: also drop steps whose joint action is the null action (0, 60), the second
+        filter of behavioural_cloning.py (ESC/swapHands/pickItem-only steps, sub-threshold camera).
+    :param pack: see the module docstring (True: continuous lanes for BC; False: chunks within one
+        segment for the IDM).
+    :param epochs: passes over the shard; ``None`` repeats forever (step-based training).
+    :param shuffle: shuffle each lane's segment order every epoch.
+    :param seed: base seed of the shuffles (mixed with rank, worker and epoch).
+    :param rank: this process's DDP rank; ``world_size`` ranks each read a disjoint shard.
+    :param cursor: draw the cursor while a GUI is open.
+    :param resolution: (width, height) of the frames fed to the network.
+    """
+
+    def __init__(
+        self,
+        segments: Sequence,
+        batch_size: int,
+        seq_len: int,
+        *,
+        skip_null: bool = True,
+        drop_agent_null: bool = False,
+        pack: bool = True,
+        epochs: Optional[int] = 1,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        cursor: bool = True,
+        resolution: tuple = AGENT_RESOLUTION,
+    ):
+        super().__init__()
+        self.segments = [Path(s) for s in segments]
+        if not self.segments:
+            raise ValueError("SequenceDataset needs at least one segment, got an empty list")
+        if batch_size < 1 or seq_len < 1:
+            raise ValueError(f"batch_size and seq_len must be >= 1, got {batch_size} and {seq_len}")
+        if epochs is not None and epochs < 1:
+            raise ValueError(f"epochs must be >= 1 or None (forever), got {epochs}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.skip_null, self.drop_agent_null, self.pack = skip_null, drop_agent_null, pack
+        self.epochs, self.shuffle, self.seed = epochs, shuffle, seed
+        self.rank, self.world_size = rank, world_size
+        self.cursor, self.resolution = cursor, tuple(resolution)
+
+    # -- sharding -------------------------------------------------------------------------------------
+    def lane_segments(self, stream: int, n_streams: int) -> list[list[Path]]:
+        """The segments of each of the ``batch_size`` lanes of stream ``stream`` (of ``n_streams``).
+
+        Global lane ``g`` gets ``segments[g::n_lanes]``; when there are fewer segments than lanes, lanes
+        wrap around and share segments (each lane still gets at least one).
+        """
+        n_lanes = n_streams * self.batch_size
+        n_seg = len(self.segments)
+        out = []
+        for b in range(self.batch_size):
+            g = stream * self.batch_size + b
+            mine = self.segments[g::n_lanes] if n_seg >= n_lanes else [self.segments[g % n_seg]]
+            out.append(list(mine))
+        return out
+
+    def _stream_id(self) -> tuple[int, int]:
+        info = get_worker_info()
+        n_workers = info.num_workers if info is not None else 1
+        worker = info.id if info is not None else 0
+        return self.rank * n_workers + worker, self.world_size * n_workers
+
+    # -- one lane -------------------------------------------------------------------------------------
+    def _lane_steps(self, segs: list[Path], rng: random.Random) -> Iterator[tuple]:
+        """Yield ``(frame, first, targets)`` for a lane, epoch after epoch; ``None`` marks a segment end."""
+        epoch = 0
+        while self.epochs is None or epoch < self.epochs:
+            order = list(segs)
+            if self.shuffle:
+                rng.shuffle(order)
+            produced = False
+            for mp4 in order:
+                first = True
+                for step in iter_segment(mp4, skip_null=self.skip_null, cursor=self.cursor,
+                                         resolution=self.resolution):
+                    targets = _step_targets(step.env_action)
+                    if self.drop_agent_null and targets[0] == 0 and targets[1] == 60:
+                        continue
+                    yield step.frame, first, targets
+                    first = False
+                    produced = True
+                yield None
+            epoch += 1
+            if not produced:  # every segment of this lane is unusable: stop instead of spinning
+                return
+
+    def _lane_chunks(self, segs: list[Path], rng: random.Random) -> Iterator[_Chunk]:
+        t = self.seq_len
+        chunk = _Chunk(t, self.resolution)
+        for item in self._lane_steps(segs, rng):
+            if item is None:
+                if not self.pack and chunk.n > 0:
+                    yield chunk
+                    chunk = _Chunk(t, self.resolution)
+                continue
+            frame, first, (b, c, flags, bins, deg) = item
+            i = chunk.n
+            chunk.img[i] = frame
+            chunk.first[i] = first
+            chunk.mask[i] = True
+            chunk.buttons[i], chunk.camera[i] = b, c
+            chunk.idm_buttons[i], chunk.idm_camera[i], chunk.camera_deg[i] = flags, bins, deg
+            chunk.n += 1
+            if chunk.n == t:
+                yield chunk
+                chunk = _Chunk(t, self.resolution)
+        if chunk.n > 0:
+            yield chunk
+
+    # -- batches --------------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[dict]:
+        stream, n_streams = self._stream_id()
+        lanes = self.lane_segments(stream, n_streams)
+        rngs = [random.Random(hash((self.seed, stream, b)) & 0xFFFFFFFF) for b in range(self.batch_size)]
+        gens = [self._lane_chunks(segs, rng) for segs, rng in zip(lanes, rngs)]
+        alive = [True] * self.batch_size
+        while True:
+            rows = []
+            for b, gen in enumerate(gens):
+                chunk = next(gen, None) if alive[b] else None
+                if chunk is None:
+                    alive[b] = False
+                    chunk = _Chunk(self.seq_len, self.resolution)  # padding, mask False
+                rows.append(chunk)
+            if not any(alive):
+                return
+            batch = {name: torch.from_numpy(np.stack([getattr(r, name) for r in rows])) for name in FIELDS}
+            batch["stream"] = stream
+            yield batch
+
+
+def make_loader(dataset: SequenceDataset, num_workers: int = 0, prefetch_factor: int = 2,
+                multiprocessing_context: Optional[str] = None) -> DataLoader:
+    """A ``DataLoader`` over :class:`SequenceDataset` batches: each worker streams its own shard.
+
+    Batches from different workers interleave; use ``batch["stream"]`` to keep one recurrent state per
+    stream. ``num_workers=0`` decodes in the calling process (stream 0).
+    """
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    kwargs = {}
+    if num_workers > 0:
+        kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False,
+                      multiprocessing_context=multiprocessing_context)
+    return DataLoader(dataset, batch_size=None, num_workers=num_workers, **kwargs)
+
+
+def count_steps(segments: Sequence, skip_null: bool = False) -> int:
+    """Number of jsonl lines (``skip_null=False``) or non-null lines over ``segments`` (no decoding)."""
+    from vpt_rl.data.contractor import load_actions
+
+    total = 0
+    for mp4 in segments:
+        actions = load_actions(Path(mp4).with_suffix(".jsonl"))
+        total += sum(1 for _, null in actions if not (skip_null and null))
+    return total
+
+
+def split_segments(segments: Sequence, val_fraction: float, seed: int = 0) -> tuple[list, list]:
+    """Split segments into (train, held-out) with a seeded shuffle; at least one of each when possible."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    segs = sorted(Path(s) for s in segments)
+    random.Random(seed).shuffle(segs)
+    n_val = int(math.ceil(len(segs) * val_fraction)) if val_fraction > 0 else 0
+    if n_val >= len(segs):
+        n_val = len(segs) - 1
+    return segs[n_val:], segs[:n_val]
+
+
+def default_workers() -> int:
+    """Decode workers to use by default: CPU count minus one for the trainer, at least 0."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))

@@ -1,0 +1,1098 @@
+"""The VPT policy and inverse dynamics (IDM) networks, weight-compatible with OpenAI's released files.
+
+Read top to bottom: configs and presets -> FanIn layers -> ImpalaCNN -> masked attention and the
+residual transformer blocks -> heads and value normaliser -> :class:`PolicyNet` / :class:`IDMNet` ->
+state helpers -> sampling and distribution helpers.
+
+Every attribute path reproduces the official ``state_dict`` key names (``net.img_process.cnn.stacks.0
+.firstconv.layer.weight``, ``net.recurrent_layer.blocks.0.r.orc_block.q_layer.weight``, ...), so the
+released ``.weights`` files load with ``load_state_dict(sd, strict=True)``. Odd names such as
+``orc_block`` and ``pre_lstm_ln`` are kept for that reason only. Numerics follow
+``../shared/spec/VPT_SPEC.md`` (sections 1 and 6); quirks kept for parity are tagged ``# parity:``.
+
+One deliberate difference from the official code: an episode start (``first=True``) anywhere inside a
+chunk cuts the memory at that frame (the official code reads only ``first[:, 0]``). With flags at chunk
+starts only, both agree exactly.
+
+Example::
+
+    >>> import torch
+    >>> from vpt_rl.model import PolicyNet, POLICY_PRESETS, sample_action
+    >>> net = PolicyNet(POLICY_PRESETS["micro"], temperature=2.0).eval()
+    >>> state = net.initial_state(1)
+    >>> img = torch.zeros(1, 1, 128, 128, 3, dtype=torch.uint8)
+    >>> logp, vpred, state = net(img, torch.ones(1, 1, dtype=torch.bool), state)
+    >>> logp["buttons"].shape, logp["camera"].shape, vpred.shape
+    (torch.Size([1, 1, 8641]), torch.Size([1, 1, 121]), torch.Size([1, 1]))
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "PolicyConfig",
+    "IDMConfig",
+    "POLICY_PRESETS",
+    "IDM_PRESETS",
+    "KNOWN_UNUSED_KEYS",
+    "PolicyNet",
+    "IDMNet",
+    "State",
+    "state_index",
+    "state_cat",
+    "state_detach",
+    "state_to",
+    "state_reset",
+    "sample_action",
+    "action_log_prob",
+    "entropy",
+    "kl_divergence",
+    "idm_argmax",
+    "idm_to_env_actions",
+    "N_BUTTON_CLASSES",
+    "N_CAMERA_CLASSES",
+]
+
+N_BUTTON_CLASSES = 8641  # lib/action_mapping.py CameraHierarchicalMapping: 8640 combinations + inventory
+N_CAMERA_CLASSES = 121  # 11 x 11 mu-law camera bins
+N_IDM_BUTTONS = 20  # lib/actions.py Buttons.ALL
+N_IDM_CAMERA_BINS = 11
+NBASIS = 10  # lib/xf.py SelfAttentionLayer relattn nbasis
+MASK_VALUE = -1e9  # lib/xf.py attention(): bias = -1e9 * ~mask
+EWMA_BETA = 0.99999  # lib/scaled_mse_head.py NormalizeEwma(beta)
+EWMA_EPS = 1e-5  # lib/normalize_ewma.py epsilon
+VAR_MIN = 1e-2  # lib/normalize_ewma.py running_mean_var clamp
+
+# Keys that appear in released .model files (or MinecraftPolicy's signature) but have no effect; accepted
+# and ignored (VPT_SPEC.md section 2.2).
+KNOWN_UNUSED_KEYS = frozenset(
+    {"diff_mlp_embedding", "only_img_input", "active_reward_monitors", "single_output", "input_shape", "first_conv_norm"}
+)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Configs
+# ----------------------------------------------------------------------------------------------------------
+
+# official kwargs whose only supported value is fixed: (key, required value)
+_FIXED_KWARGS = {
+    "recurrence_type": "transformer",
+    "use_pointwise_layer": True,
+    "pointwise_use_activation": False,
+    "recurrence_is_residual": True,
+}
+
+
+def _parse_norm_kwargs(d: Any, what: str) -> Optional[int]:
+    """``init_norm_kwargs`` -> group count (None = no norm)."""
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{what} must be a dict, got {type(d).__name__}: {d!r}")
+    unknown = set(d) - {"batch_norm", "group_norm_groups", "layer_norm"}
+    if unknown:
+        raise ValueError(f"{what}: unknown keys {sorted(unknown)}; expected batch_norm / group_norm_groups")
+    if d.get("batch_norm", False):
+        raise ValueError(f"{what}: batch_norm=True is not used by any released VPT model and is not supported")
+    g = d.get("group_norm_groups", None)
+    if g is None:
+        raise ValueError(f"{what}: group_norm_groups=None (no conv norm) is not supported; released models use 1")
+    return int(g)
+
+
+def _parse_impala_kwargs(d: Any, what: str) -> Optional[int]:
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{what} must be a dict, got {type(d).__name__}: {d!r}")
+    unknown = set(d) - {"post_pool_groups"}
+    if unknown:
+        raise ValueError(f"{what}: unknown keys {sorted(unknown)}; expected only post_pool_groups")
+    g = d.get("post_pool_groups", None)
+    return None if g is None else int(g)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Hyper-parameters of the VPT policy net (``MinecraftPolicy``), named like the official kwargs.
+
+    Defaults are ``agent.py``'s ``POLICY_KWARGS`` (the 2x model). Build one from a ``.model`` file's
+    ``net.args`` dict with :meth:`from_kwargs`; :meth:`to_kwargs` gives that dict back.
+    """
+
+    hidsize: int = 2048
+    """transformer width H (1024 / 2048 / 3072 for 1x / 2x / 3x)"""
+    impala_width: int = 8
+    """multiplier of ``impala_chans``"""
+    impala_chans: Tuple[int, ...] = (16, 32, 32)
+    """base channels of the three CNN stacks"""
+    attention_heads: int = 16
+    """heads; head dim = hidsize / heads (128 in every released model)"""
+    attention_memory_size: int = 256
+    """keys per query in training; memory length ``maxlen = attention_memory_size - timesteps``"""
+    timesteps: int = 128
+    """training chunk length (only sets ``maxlen``)"""
+    n_recurrence_layers: int = 4
+    """number of transformer blocks"""
+    pointwise_ratio: int = 4
+    """MLP expansion factor"""
+    img_shape: Tuple[int, int, int] = (128, 128, 3)
+    """input (H, W, C) of the CNN"""
+    attention_mask_style: str = "clipped_causal"
+    """``clipped_causal`` (policy) or ``none`` (IDM: bidirectional, no memory)"""
+    post_pool_groups: Optional[int] = 1
+    """GroupNorm groups after each max-pool (``impala_kwargs``); None = no norm"""
+    group_norm_groups: int = 1
+    """GroupNorm groups in front of convs (``init_norm_kwargs``); dense layers get LayerNorm"""
+    use_pre_lstm_ln: bool = False
+    """LayerNorm before the transformer (False in every released model)"""
+
+    def __post_init__(self):
+        for name in ("hidsize", "impala_width", "attention_heads", "n_recurrence_layers", "pointwise_ratio", "timesteps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.hidsize % self.attention_heads:
+            raise ValueError(f"hidsize={self.hidsize} must be divisible by attention_heads={self.attention_heads}")
+        if not self.impala_chans:
+            raise ValueError(f"impala_chans must be a non-empty sequence, got {self.impala_chans!r}")
+        if len(self.img_shape) != 3:
+            raise ValueError(f"img_shape must be (H, W, C), got {self.img_shape!r}")
+        if self.attention_mask_style not in ("clipped_causal", "none"):
+            raise ValueError(f"attention_mask_style must be 'clipped_causal' or 'none', got {self.attention_mask_style!r}")
+        if self.attention_memory_size < self.timesteps:
+            raise ValueError(
+                f"attention_memory_size={self.attention_memory_size} must be >= timesteps={self.timesteps}"
+            )
+        if self.attention_mask_style == "clipped_causal" and self.maxlen < 1:
+            raise ValueError(
+                "clipped_causal attention needs attention_memory_size > timesteps (maxlen >= 1), got "
+                f"{self.attention_memory_size} and {self.timesteps}"
+            )
+
+    @property
+    def maxlen(self) -> int:
+        """Number of cached past frames per layer (``attention_memory_size - timesteps``)."""
+        return self.attention_memory_size - self.timesteps
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidsize // self.attention_heads
+
+    @property
+    def cnn_chans(self) -> Tuple[int, ...]:
+        return tuple(int(self.impala_width * c) for c in self.impala_chans)
+
+    # -- official kwargs <-> config --------------------------------------------------------------------
+    @classmethod
+    def _field_names(cls) -> set:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]):
+        """Parse an official ``net.args`` dict. Unknown keys raise ``ValueError``; the known-unused official
+        keys (:data:`KNOWN_UNUSED_KEYS`) are ignored; unsupported values of fixed keys raise."""
+        if not isinstance(kwargs, Mapping):
+            raise TypeError(f"net kwargs must be a dict, got {type(kwargs).__name__}")
+        out: Dict[str, Any] = {}
+        names = cls._field_names()
+        unknown = []
+        for k, v in kwargs.items():
+            if k in KNOWN_UNUSED_KEYS:
+                continue
+            if k in _FIXED_KWARGS:
+                if v != _FIXED_KWARGS[k]:
+                    raise ValueError(f"{k}={v!r} is not supported; only {_FIXED_KWARGS[k]!r} (as in every released model)")
+                continue
+            if k == "init_norm_kwargs":
+                out["group_norm_groups"] = _parse_norm_kwargs(v, k)
+            elif k == "impala_kwargs":
+                out["post_pool_groups"] = _parse_impala_kwargs(v, k)
+            elif k == "conv3d_params" and "conv3d_inchan" in names:
+                out.update(_parse_conv3d(v))
+            elif k in names and not k.startswith("conv3d_"):
+                out[k] = tuple(v) if isinstance(v, list) else v
+            else:
+                unknown.append(k)
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.__name__} keys {sorted(unknown)}; expected official net kwargs "
+                f"({', '.join(sorted(names))}, init_norm_kwargs, impala_kwargs, ...)"
+            )
+        return cls(**out)
+
+    def to_kwargs(self) -> Dict[str, Any]:
+        """The official ``net.args`` dict (plain Python data) for this config."""
+        d: Dict[str, Any] = {
+            "attention_heads": self.attention_heads,
+            "attention_mask_style": self.attention_mask_style,
+            "attention_memory_size": self.attention_memory_size,
+            "diff_mlp_embedding": False,
+            "hidsize": self.hidsize,
+            "img_shape": list(self.img_shape),
+            "impala_chans": list(self.impala_chans),
+            "impala_kwargs": {"post_pool_groups": self.post_pool_groups},
+            "impala_width": self.impala_width,
+            "init_norm_kwargs": {"batch_norm": False, "group_norm_groups": self.group_norm_groups},
+            "n_recurrence_layers": self.n_recurrence_layers,
+            "only_img_input": True,
+            "pointwise_ratio": self.pointwise_ratio,
+            "pointwise_use_activation": False,
+            "recurrence_is_residual": True,
+            "recurrence_type": "transformer",
+            "timesteps": self.timesteps,
+            "use_pointwise_layer": True,
+            "use_pre_lstm_ln": self.use_pre_lstm_ln,
+        }
+        return d
+
+    def replace(self, **changes):
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _parse_conv3d(v: Any) -> Dict[str, Any]:
+    if not isinstance(v, Mapping):
+        raise TypeError(f"conv3d_params must be a dict, got {type(v).__name__}")
+    need = {"inchan", "outchan", "kernel_size", "padding"}
+    if set(v) != need:
+        raise ValueError(f"conv3d_params must have exactly the keys {sorted(need)}, got {sorted(v)}")
+    return {
+        "conv3d_inchan": int(v["inchan"]),
+        "conv3d_outchan": int(v["outchan"]),
+        "conv3d_kernel_size": tuple(int(x) for x in v["kernel_size"]),
+        "conv3d_padding": tuple(int(x) for x in v["padding"]),
+    }
+
+
+@dataclass(frozen=True)
+class IDMConfig(PolicyConfig):
+    """Hyper-parameters of the inverse dynamics model (``InverseActionNet``); defaults = ``4x_idm.model``."""
+
+    hidsize: int = 4096
+    impala_width: int = 16
+    attention_heads: int = 32
+    attention_memory_size: int = 128
+    timesteps: int = 128
+    n_recurrence_layers: int = 2
+    img_shape: Tuple[int, int, int] = (128, 128, 128)
+    attention_mask_style: str = "none"
+    conv3d_inchan: int = 3
+    """channels of the RGB input to the temporal conv"""
+    conv3d_outchan: int = 128
+    """channels after the temporal conv (= ``img_shape[2]``)"""
+    conv3d_kernel_size: Tuple[int, int, int] = (5, 1, 1)
+    """temporal conv kernel (T, H, W)"""
+    conv3d_padding: Tuple[int, int, int] = (2, 0, 0)
+    """temporal conv zero padding"""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.attention_mask_style != "none" or self.maxlen != 0:
+            raise ValueError(
+                "the IDM is bidirectional without memory: attention_mask_style must be 'none' and "
+                f"attention_memory_size == timesteps; got {self.attention_mask_style!r}, "
+                f"{self.attention_memory_size} and {self.timesteps}"
+            )
+        if self.conv3d_outchan != self.img_shape[2]:
+            raise ValueError(f"conv3d outchan={self.conv3d_outchan} must equal img_shape[2]={self.img_shape[2]}")
+
+    def to_kwargs(self) -> Dict[str, Any]:
+        d = super().to_kwargs()
+        for k in ("diff_mlp_embedding",):
+            d.pop(k)
+        d["single_output"] = True
+        d["conv3d_params"] = {
+            "inchan": self.conv3d_inchan,
+            "kernel_size": list(self.conv3d_kernel_size),
+            "outchan": self.conv3d_outchan,
+            "padding": list(self.conv3d_padding),
+        }
+        return d
+
+
+_FOUNDATION = dict(attention_memory_size=256, timesteps=128, n_recurrence_layers=4)
+_P1X = PolicyConfig(hidsize=1024, impala_width=4, attention_heads=8, **_FOUNDATION)
+_P2X = PolicyConfig(hidsize=2048, impala_width=8, attention_heads=16, **_FOUNDATION)
+_P3X = PolicyConfig(hidsize=3072, impala_width=12, attention_heads=24, **_FOUNDATION)
+
+POLICY_PRESETS: Dict[str, PolicyConfig] = {
+    # released configs (VPT_SPEC.md section 2.2); fine-tuned weights reuse the model of their width
+    "foundation-model-1x": _P1X,
+    "foundation-model-2x": _P2X,
+    "2x": _P2X,
+    "foundation-model-3x": _P3X,
+    "bc-early-game-2x": _P2X,
+    "bc-house-3x": _P3X,
+    "bc-early-game-3x": _P3X,
+    "rl-from-foundation-2x": _P2X,
+    "rl-from-house-2x": _P2X,
+    "rl-from-early-game-2x": _P2X,
+    # small CPU presets. "micro" is the config of the official-code fixture (shared/fixtures/vpt/policy.model).
+    "tiny": PolicyConfig(
+        hidsize=128, impala_width=1, impala_chans=(16, 32, 32), attention_heads=4,
+        attention_memory_size=96, timesteps=32, n_recurrence_layers=2,
+    ),
+    "micro": PolicyConfig(
+        hidsize=32, impala_width=1, impala_chans=(4, 8, 8), attention_heads=2,
+        attention_memory_size=12, timesteps=8, n_recurrence_layers=2,
+    ),
+}
+
+IDM_PRESETS: Dict[str, IDMConfig] = {
+    "4x_idm": IDMConfig(),
+    "tiny_idm": IDMConfig(
+        hidsize=128, impala_width=1, impala_chans=(8, 16, 16), attention_heads=4, attention_memory_size=32,
+        timesteps=32, n_recurrence_layers=2, img_shape=(128, 128, 16), conv3d_outchan=16,
+    ),
+    # the official-code IDM fixture (shared/fixtures/vpt/idm.model)
+    "micro_idm": IDMConfig(
+        hidsize=64, impala_width=1, impala_chans=(4, 8, 8), attention_heads=4, attention_memory_size=8,
+        timesteps=8, n_recurrence_layers=2, img_shape=(128, 128, 8), conv3d_outchan=8,
+    ),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# FanIn layers (lib/util.py FanInInitReLULayer): optional PRE-norm -> layer -> optional ReLU
+# ----------------------------------------------------------------------------------------------------------
+
+
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` (same parameters and keys) with a layout-independent path for ``groups == 1``.
+
+    PyTorch's channels-last GroupNorm kernel is ~6x less accurate than its NCHW kernel in float32
+    (one-pass variance); this computes a two-pass ``var_mean`` over (C, H, W) and then ``x * a + b`` with
+    ``a = gamma * rstd``, ``b = beta - a * mean`` like the NCHW kernel, on either memory layout.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.num_groups != 1 or x.dim() != 4 or not self.affine:
+            return F.group_norm(x.contiguous(), self.num_groups, self.weight, self.bias, self.eps)
+        var, mean = torch.var_mean(x, dim=(1, 2, 3), keepdim=True, correction=0)
+        a = torch.rsqrt(var + self.eps) * self.weight.view(1, -1, 1, 1)  # (N, C, 1, 1)
+        b = self.bias.view(1, -1, 1, 1) - a * mean
+        return torch.addcmul(b, x, a)
+
+
+def _fan_in_rescale_(weight: torch.Tensor, scale: float) -> None:
+    """Rescale each output unit's weight slice to L2 norm ``scale`` (official init)."""
+    with torch.no_grad():
+        norms = weight.flatten(1).norm(dim=1).clamp_min(1e-12)
+        weight.mul_((scale / norms).view(-1, *([1] * (weight.dim() - 1))))
+
+
+class FanInLayer(nn.Module):
+    """``norm (on the input) -> conv/linear -> ReLU``; the layer has a bias only when there is no norm.
+
+    Keys: ``norm.{weight,bias}`` (if norm), ``layer.weight``, ``layer.bias`` (if no norm).
+    """
+
+    def __init__(self, kind: str, inchan: int, outchan: int, *, norm: Optional[str] = None, groups: int = 1,
+                 init_scale: float = 1.0, activation: bool = True, **layer_kwargs):
+        super().__init__()
+        if norm == "group":
+            self.norm = GroupNorm(groups, inchan)
+        elif norm == "layer":
+            self.norm = nn.LayerNorm(inchan)
+        elif norm is None:
+            self.norm = None
+        else:  # pragma: no cover - internal
+            raise ValueError(f"norm must be 'group', 'layer' or None, got {norm!r}")
+        bias = self.norm is None
+        if kind == "conv":
+            self.layer = nn.Conv2d(inchan, outchan, bias=bias, **layer_kwargs)
+        elif kind == "conv3d":
+            self.layer = nn.Conv3d(inchan, outchan, bias=bias, **layer_kwargs)
+        elif kind == "linear":
+            self.layer = nn.Linear(inchan, outchan, bias=bias)
+        else:  # pragma: no cover - internal
+            raise ValueError(f"kind must be conv, conv3d or linear, got {kind!r}")
+        self.activation = activation
+        self.winograd = kind == "conv"  # allow the NNPACK path for batch-1 inference (see _nnpack_conv)
+        _fan_in_rescale_(self.layer.weight, init_scale)
+        if self.layer.bias is not None:
+            nn.init.zeros_(self.layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.winograd and _nnpack_applies(x, self.layer):
+            x = _nnpack_conv(x, self.layer)
+        else:
+            x = self.layer(x)
+        return F.relu(x, inplace=True) if self.activation else x
+
+
+_NNPACK_OK: Optional[bool] = None
+
+
+def _nnpack_applies(x: torch.Tensor, layer: nn.Module) -> bool:
+    """NNPACK's Winograd convolution is ~2x faster than oneDNN for a single image on CPU (measured on the
+    2-core AVX-512 dev box), but has no backward; use it for batch-1 float32 inference only."""
+    global _NNPACK_OK
+    if x.shape[0] != 1 or x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
+        return False
+    if layer.in_channels < 8 or torch.is_autocast_cpu_enabled():
+        return False
+    if _NNPACK_OK is None:
+        _NNPACK_OK = bool(torch.backends.nnpack.is_available()) and torch._nnpack_available()  # also initialises it
+    return _NNPACK_OK
+
+
+def _nnpack_conv(x: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
+    bias = layer.bias if layer.bias is not None else torch.zeros(layer.out_channels, dtype=x.dtype)
+    return torch._nnpack_spatial_convolution(x.contiguous(), layer.weight, bias, list(layer.padding), list(layer.stride))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# ImpalaCNN (lib/impala_cnn.py)
+# ----------------------------------------------------------------------------------------------------------
+
+
+class CnnBasicBlock(nn.Module):
+    """``x + conv1(conv0(x))``, each conv = GroupNorm -> conv3x3 (no bias) -> ReLU; no ReLU after the sum."""
+
+    def __init__(self, chan: int, init_scale: float, groups: int):
+        super().__init__()
+        s = math.sqrt(init_scale)
+        self.conv0 = FanInLayer("conv", chan, chan, norm="group", groups=groups, init_scale=s, kernel_size=3, padding=1)
+        self.conv1 = FanInLayer("conv", chan, chan, norm="group", groups=groups, init_scale=s, kernel_size=3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv1(self.conv0(x))
+
+
+class CnnDownStack(nn.Module):
+    """firstconv (3x3) -> max-pool 3/2 -> GroupNorm ``n`` -> ``nblock`` basic blocks."""
+
+    def __init__(self, inchan: int, outchan: int, nblock: int, init_scale: float, first_conv_norm: bool,
+                 groups: int, post_pool_groups: Optional[int]):
+        super().__init__()
+        self.firstconv = FanInLayer("conv", inchan, outchan, norm="group" if first_conv_norm else None,
+                                    groups=groups, kernel_size=3, padding=1)
+        self.n = GroupNorm(post_pool_groups, outchan) if post_pool_groups is not None else None
+        block_scale = init_scale / math.sqrt(nblock)
+        self.blocks = nn.ModuleList(CnnBasicBlock(outchan, block_scale, groups) for _ in range(nblock))
+        self.channels_last = True
+
+    def forward(self, x):
+        x = self.firstconv(x)
+        if self.channels_last:  # CPU max-pool is ~10x faster on channels-last memory
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
+        if self.n is not None:
+            x = self.n(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class ImpalaCNN(nn.Module):
+    """(B, T, H, W, C) float -> (B, T, 256). Three down-stacks, flatten (C, H, W), LayerNorm -> dense -> ReLU."""
+
+    def __init__(self, img_shape: Sequence[int], chans: Sequence[int], first_conv_norm: bool, groups: int,
+                 post_pool_groups: Optional[int], nblock: int = 2, outsize: int = 256):
+        super().__init__()
+        h, w, c = img_shape
+        stacks = []
+        for i, outchan in enumerate(chans):
+            stacks.append(CnnDownStack(c, outchan, nblock, math.sqrt(len(chans)), first_conv_norm or i > 0,
+                                       groups, post_pool_groups))
+            c, h, w = outchan, (h + 1) // 2, (w + 1) // 2
+        self.stacks = nn.ModuleList(stacks)
+        self.dense = FanInLayer("linear", c * h * w, outsize, norm="layer", init_scale=1.4)
+        self.channels_last = True
+
+    def forward(self, x_bthwc: torch.Tensor) -> torch.Tensor:
+        b, t = x_bthwc.shape[:2]
+        x = x_bthwc.reshape(b * t, *x_bthwc.shape[2:]).permute(0, 3, 1, 2)  # NCHW view of NHWC memory
+        if not self.channels_last:
+            x = x.contiguous()
+        for stack in self.stacks:
+            x = stack(x)
+        x = x.reshape(b, t, -1)  # flatten over (C, H, W), C-major, as the official code
+        return self.dense(x)
+
+
+class ImgObsProcess(nn.Module):
+    """``cnn`` -> ``linear`` (LayerNorm(256) -> Linear(256 -> H, no bias) -> ReLU)."""
+
+    def __init__(self, cfg: PolicyConfig, first_conv_norm: bool):
+        super().__init__()
+        self.cnn = ImpalaCNN(cfg.img_shape, cfg.cnn_chans, first_conv_norm, cfg.group_norm_groups, cfg.post_pool_groups)
+        self.linear = FanInLayer("linear", 256, cfg.hidsize, norm="layer", init_scale=1.0)
+
+    def forward(self, x):
+        return self.linear(self.cnn(x))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Masked attention (lib/masked_attention.py, lib/xf.py) and the residual transformer blocks
+# ----------------------------------------------------------------------------------------------------------
+
+State = List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+"""Per transformer layer ``(mask (B, maxlen) bool, k (B, maxlen, H), v (B, maxlen, H))``; mask True = a valid
+cached frame (oldest first). An all-False mask is an empty memory."""
+
+
+def _normed_linear(inchan: int, outchan: int, scale: float, bias: bool = True) -> nn.Linear:
+    layer = nn.Linear(inchan, outchan, bias=bias)
+    _fan_in_rescale_(layer.weight, scale)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+def clipped_causal_visibility(first_bt: torch.Tensor, mask_bm: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Which keys each query may attend to, and the memory mask to carry forward.
+
+    Keys are the ``M`` cached frames (oldest first) followed by the ``t`` chunk frames. Key ``j`` is
+    visible to query ``i`` iff ``0 <= d <= M - 1`` with ``d`` the distance back in time, the key is valid
+    (cached: ``mask_bm`` True; chunk frames always), and no episode start lies in ``(j, i]``.
+
+    :param first_bt: bool (B, t) episode-start flags of the chunk.
+    :param mask_bm: bool (B, M) validity of the cached frames.
+    :return: ``visible`` bool (B, t, M + t) and the new memory mask bool (B, M).
+    """
+    b, t = first_bt.shape
+    m = mask_bm.shape[1]
+    dev = first_bt.device
+    i = torch.arange(t, device=dev).view(t, 1)
+    j = torch.arange(m + t, device=dev).view(1, m + t)
+    d = (m + i) - j
+    band = (d >= 0) & (d < m)  # (t, T)
+    seg_chunk = torch.cumsum(first_bt.to(torch.int32), dim=1)  # (B, t): episode index within the chunk
+    seg = torch.cat([torch.zeros(b, m, dtype=seg_chunk.dtype, device=dev), seg_chunk], dim=1)  # (B, T)
+    valid = torch.cat([mask_bm, torch.ones(b, t, dtype=torch.bool, device=dev)], dim=1)  # (B, T)
+    visible = band.unsqueeze(0) & valid.unsqueeze(1) & (seg.unsqueeze(1) == seg_chunk.unsqueeze(2))
+    new_mask = (valid & (seg == seg_chunk[:, -1:]))[:, t:] if m else mask_bm
+    return visible, new_mask
+
+
+class SelfAttentionLayer(nn.Module):
+    """Multi-head self-attention with a KV cache and a relative-position bias (lib/xf.py, ``norm="none"``).
+
+    ``out = x + proj(softmax(bias + (1/hd) Q K^T) V)`` with ``bias = -1e9 * ~visible + sum_n R b_nd[n, d]``
+    (``R = r_layer(x)``, ``d`` = distance back). The residual is added to the (already normalised) input.
+    """
+
+    def __init__(self, hidsize: int, heads: int, maxlen: int, init_scale: float):
+        super().__init__()
+        self.heads, self.maxlen = heads, maxlen
+        self.head_dim = hidsize // heads
+        self.b_nd = nn.Parameter(torch.randn(NBASIS, maxlen) * 0.2)  # parity: registered before the linears
+        self.q_layer = _normed_linear(hidsize, hidsize, 0.1)
+        self.k_layer = _normed_linear(hidsize, hidsize, 0.2, bias=False)
+        self.v_layer = _normed_linear(hidsize, hidsize, math.sqrt(init_scale), bias=False)
+        self.proj_layer = _normed_linear(hidsize, hidsize, math.sqrt(init_scale))
+        self.r_layer = _normed_linear(hidsize, NBASIS * heads, 0.1)
+        self.use_sdpa = True
+
+    def _rel_bias(self, x_btc: torch.Tensor, t: int, total: int) -> torch.Tensor:
+        """(B, h, t, T) relative-position logits; zero outside ``0 <= d < maxlen``."""
+        b = x_btc.shape[0]
+        m = self.maxlen
+        r = self.r_layer(x_btc).float().view(b, t, self.heads, NBASIS).transpose(1, 2)  # (B, h, t, n)
+        rb = torch.matmul(r, self.b_nd.float())  # (B, h, t, maxlen): coefficient for distance d
+        dev = x_btc.device
+        d = (total - t + torch.arange(t, device=dev).view(t, 1)) - torch.arange(total, device=dev).view(1, total)
+        in_band = (d >= 0) & (d < m)
+        extra = rb.gather(-1, d.clamp(0, m - 1).expand(b, self.heads, t, total))
+        return extra * in_band
+
+    def forward(self, x_btc: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                visible: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t, c = x_btc.shape
+        h, hd = self.heads, self.head_dim
+        q = self.q_layer(x_btc)
+        k = self.k_layer(x_btc)
+        v = self.v_layer(x_btc)
+        if self.maxlen:
+            k = torch.cat([k_cache.to(k.dtype), k], dim=1)
+            v = torch.cat([v_cache.to(v.dtype), v], dim=1)
+            new_k, new_v = k[:, -self.maxlen:], v[:, -self.maxlen:]
+        else:
+            new_k, new_v = k_cache, v_cache
+        total = k.shape[1]
+        q_bhtd = q.view(b, t, h, hd).transpose(1, 2).float()
+        k_bhtd = k.view(b, total, h, hd).transpose(1, 2).float()
+        v_bhtd = v.view(b, total, h, hd).transpose(1, 2)
+        bias = None
+        if visible is not None:
+            bias = torch.zeros(b, 1, t, total, dtype=torch.float32, device=x_btc.device)
+            bias.masked_fill_(~visible.unsqueeze(1), MASK_VALUE)
+            if self.maxlen:
+                bias = bias + self._rel_bias(x_btc, t, total)
+        if self.use_sdpa:
+            a = F.scaled_dot_product_attention(q_bhtd, k_bhtd, v_bhtd.to(q_bhtd.dtype), attn_mask=bias, scale=1.0 / hd)
+        else:  # the official formula, for reference: baddbmm(bias, Q, K^T, alpha=1/hd) in float32
+            logits = torch.matmul(q_bhtd, k_bhtd.transpose(-1, -2)) * (1.0 / hd)
+            if bias is not None:
+                logits = logits + bias
+            a = torch.matmul(torch.softmax(logits, dim=-1), v_bhtd.to(logits.dtype))
+        a = a.to(x_btc.dtype).transpose(1, 2).reshape(b, t, c)
+        return x_btc + self.proj_layer(a), new_k, new_v
+
+
+class MaskedAttention(nn.Module):
+    """Holds ``orc_block`` (the name is kept for the official state-dict keys) and the mask style."""
+
+    def __init__(self, hidsize: int, heads: int, maxlen: int, mask_style: str, init_scale: float):
+        super().__init__()
+        self.mask_style = mask_style
+        self.orc_block = SelfAttentionLayer(hidsize, heads, maxlen, init_scale)
+
+    def forward(self, x, first_bt, layer_state):
+        mask, k_cache, v_cache = layer_state
+        if self.mask_style == "clipped_causal":
+            visible, new_mask = clipped_causal_visibility(first_bt, mask)
+        else:  # "none": bidirectional, no memory (IDM)
+            visible, new_mask = None, mask
+        out, new_k, new_v = self.orc_block(x, k_cache, v_cache, visible)
+        return out, (new_mask, new_k, new_v)
+
+
+class ResidualRecurrentBlock(nn.Module):
+    """``y = pre_r_ln(x); y = y + attn(y); return y + mlp1(mlp0(y))``.
+
+    parity: lib/util.py ResidualRecurrentBlock -- the raw block input ``x`` is NOT added back (the residual
+    flag only applies to LSTMs).
+    """
+
+    def __init__(self, cfg: PolicyConfig, init_scale: float):
+        super().__init__()
+        hsz = cfg.hidsize
+        self.mlp0 = FanInLayer("linear", hsz, hsz * cfg.pointwise_ratio, norm="layer", init_scale=1.0)
+        self.mlp1 = FanInLayer("linear", hsz * cfg.pointwise_ratio, hsz, init_scale=init_scale, activation=False)
+        self.pre_r_ln = nn.LayerNorm(hsz)
+        self.r = MaskedAttention(hsz, cfg.attention_heads, cfg.maxlen, cfg.attention_mask_style, init_scale)
+
+    def forward(self, x, first_bt, layer_state):
+        y = self.pre_r_ln(x)
+        y, layer_state = self.r(y, first_bt, layer_state)
+        return y + self.mlp1(self.mlp0(y)), layer_state
+
+
+class ResidualRecurrentBlocks(nn.Module):
+    def __init__(self, cfg: PolicyConfig):
+        super().__init__()
+        n = cfg.n_recurrence_layers
+        init_scale = n ** -0.5 * 2 ** -0.5
+        self.blocks = nn.ModuleList(ResidualRecurrentBlock(cfg, init_scale) for _ in range(n))
+
+    def forward(self, x, first_bt, state: State):
+        if len(state) != len(self.blocks):
+            raise ValueError(f"state has {len(state)} layers, the network has {len(self.blocks)}")
+        new_state = []
+        for block, layer_state in zip(self.blocks, state):
+            x, layer_state = block(x, first_bt, layer_state)
+            new_state.append(layer_state)
+        return x, new_state
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Heads (lib/action_head.py, lib/scaled_mse_head.py, lib/normalize_ewma.py)
+# ----------------------------------------------------------------------------------------------------------
+
+
+class CategoricalHead(nn.Module):
+    """``linear_layer`` -> reshape ``(..., *shape, n)`` -> divide by temperature -> log_softmax (float32)."""
+
+    def __init__(self, hidsize: int, shape: Tuple[int, ...], n: int):
+        super().__init__()
+        self.shape, self.n = shape, n
+        self.linear_layer = nn.Linear(hidsize, int(math.prod(shape)) * n)  # PyTorch default init, as official
+
+    def forward(self, x, temperature: float):
+        logits = self.linear_layer(x).view(*x.shape[:-1], *self.shape, self.n)
+        return torch.log_softmax(logits.float() / temperature, dim=-1)
+
+
+class _Heads(nn.ModuleDict):
+    pass
+
+
+class NormalizeEwma(nn.Module):
+    """Running mean/variance of the value targets (non-trainable parameters, in the state dict)."""
+
+    def __init__(self, beta: float = EWMA_BETA, epsilon: float = EWMA_EPS):
+        super().__init__()
+        self.beta, self.epsilon = beta, epsilon
+        self.running_mean = nn.Parameter(torch.zeros(1), requires_grad=False)
+        self.running_mean_sq = nn.Parameter(torch.zeros(1), requires_grad=False)
+        self.debiasing_term = nn.Parameter(torch.tensor(0.0), requires_grad=False)
+
+    def mean_var(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        debias = self.debiasing_term.clamp(min=self.epsilon)
+        mean = self.running_mean / debias
+        var = (self.running_mean_sq / debias - mean ** 2).clamp(min=VAR_MIN)
+        return mean, var
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, var = self.mean_var()
+        return (x - mean) / torch.sqrt(var)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, var = self.mean_var()
+        return x * torch.sqrt(var) + mean
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        x = x.detach().to(self.running_mean.dtype)
+        w = self.beta
+        self.running_mean.mul_(w).add_((1 - w) * x.mean())
+        self.running_mean_sq.mul_(w).add_((1 - w) * (x ** 2).mean())
+        self.debiasing_term.mul_(w).add_(1 - w)
+
+
+class ScaledMSEHead(nn.Module):
+    def __init__(self, hidsize: int):
+        super().__init__()
+        self.linear = nn.Linear(hidsize, 1)
+        self.normalizer = NormalizeEwma()
+
+    def forward(self, x):
+        return self.linear(x)[..., 0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The networks
+# ----------------------------------------------------------------------------------------------------------
+
+
+class MinecraftPolicy(nn.Module):
+    """The trunk (``net.*``): /255 -> ImpalaCNN -> linear -> transformer blocks -> ReLU -> lastlayer -> final_ln."""
+
+    def __init__(self, cfg: PolicyConfig, idm: bool = False):
+        super().__init__()
+        self.cfg, self.idm = cfg, idm
+        self.img_process = ImgObsProcess(cfg, first_conv_norm=idm)
+        self.pre_lstm_ln = nn.LayerNorm(cfg.hidsize) if cfg.use_pre_lstm_ln else None
+        self.recurrent_layer = ResidualRecurrentBlocks(cfg)
+        self.lastlayer = FanInLayer("linear", cfg.hidsize, cfg.hidsize, norm="layer", init_scale=1.0)
+        self.final_ln = nn.LayerNorm(cfg.hidsize)
+        if idm:
+            ic = cfg  # type: IDMConfig
+            self.conv3d_layer = FanInLayer("conv3d", ic.conv3d_inchan, ic.conv3d_outchan, init_scale=1.0,
+                                           kernel_size=ic.conv3d_kernel_size, padding=ic.conv3d_padding)
+
+    def _conv3d(self, x_bthwc):
+        x = x_bthwc.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
+        x = self.conv3d_layer(x)
+        return x.permute(0, 2, 3, 4, 1)  # (B, T, H, W, C)
+
+    def forward(self, img: torch.Tensor, first: torch.Tensor, state: State):
+        x = img.to(torch.float32) / 255.0
+        if self.idm:
+            x = self._conv3d(x)
+        x = self.img_process(x)
+        if self.pre_lstm_ln is not None and not self.idm:  # parity: the IDM forward never applies it
+            x = self.pre_lstm_ln(x)
+        x, state = self.recurrent_layer(x, first, state)
+        x = F.relu(x)
+        if self.idm:
+            # parity: lib/policy.py InverseActionNet.forward computes lastlayer(x) and discards it
+            # (openai/Video-Pre-Training issue #53). Skipping the dead computation gives identical outputs.
+            return self.final_ln(x), state
+        return self.final_ln(self.lastlayer(x)), state
+
+
+def _check_img(img: Any, cfg: PolicyConfig, channels: int) -> torch.Tensor:
+    if not isinstance(img, torch.Tensor):
+        raise TypeError(f"img must be a torch.Tensor, got {type(img).__name__}")
+    h, w = cfg.img_shape[:2]
+    if img.dim() != 5 or tuple(img.shape[2:]) != (h, w, channels):
+        raise ValueError(f"img must have shape (B, T, {h}, {w}, {channels}) (RGB, HWC), got {tuple(img.shape)}")
+    if img.dtype != torch.uint8 and not img.is_floating_point():
+        raise TypeError(f"img must be uint8 (0..255) or float (0..255), got {img.dtype}")
+    return img
+
+
+class PolicyNet(nn.Module):
+    """The VPT policy (``MinecraftAgentPolicy``): keys ``net.*``, ``value_head.*``, ``pi_head.*``.
+
+    :param cfg: a :class:`PolicyConfig` (or a preset name of :data:`POLICY_PRESETS`).
+    :param temperature: divides the action logits before log_softmax (``pi_head_opts.temperature``).
+    """
+
+    def __init__(self, cfg: PolicyConfig | str = "foundation-model-1x", temperature: float = 1.0):
+        super().__init__()
+        if isinstance(cfg, str):
+            if cfg not in POLICY_PRESETS:
+                raise ValueError(f"unknown policy preset {cfg!r}; expected one of {sorted(POLICY_PRESETS)}")
+            cfg = POLICY_PRESETS[cfg]
+        if not isinstance(cfg, PolicyConfig) or isinstance(cfg, IDMConfig):
+            raise TypeError(f"cfg must be a PolicyConfig, got {type(cfg).__name__}")
+        temperature = float(temperature)
+        if not temperature > 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+        self.cfg, self.temperature = cfg, temperature
+        self.net = MinecraftPolicy(cfg)
+        self.value_head = ScaledMSEHead(cfg.hidsize)
+        self.pi_head = _Heads()
+        self.pi_head["camera"] = CategoricalHead(cfg.hidsize, (1,), N_CAMERA_CLASSES)  # parity: camera first
+        self.pi_head["buttons"] = CategoricalHead(cfg.hidsize, (1,), N_BUTTON_CLASSES)
+
+    # -- memory ------------------------------------------------------------------------------------------
+    def initial_state(self, batch_size: int, device: Any = None) -> State:
+        """Empty memory for ``batch_size`` rows: per layer (all-False mask, zero K, zero V)."""
+        if not isinstance(batch_size, int) or batch_size < 0:
+            raise ValueError(f"batch_size must be a non-negative int, got {batch_size!r}")
+        if device is None:
+            device = self.net.final_ln.weight.device
+        m, hsz = self.cfg.maxlen, self.cfg.hidsize
+        return [
+            (torch.zeros(batch_size, m, dtype=torch.bool, device=device),
+             torch.zeros(batch_size, m, hsz, device=device),
+             torch.zeros(batch_size, m, hsz, device=device))
+            for _ in range(self.cfg.n_recurrence_layers)
+        ]
+
+    # -- forward -----------------------------------------------------------------------------------------
+    def features(self, img: torch.Tensor, first: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
+        """The shared latent (B, T, H) after ``final_ln``, and the new memory."""
+        img = _check_img(img, self.cfg, self.cfg.img_shape[2])
+        b, t = img.shape[:2]
+        if not isinstance(first, torch.Tensor) or first.shape != (b, t):
+            raise ValueError(f"first must be a bool tensor of shape {(b, t)}, got "
+                             f"{tuple(first.shape) if isinstance(first, torch.Tensor) else type(first).__name__}")
+        if first.dtype != torch.bool:
+            raise TypeError(f"first must be a bool tensor, got {first.dtype}")
+        _check_state(state, b, self.cfg)
+        return self.net(img, first.to(img.device), state)
+
+    def heads(self, latent: torch.Tensor) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Latent -> (log-prob dict after temperature, normalised value (B, T))."""
+        logp = {
+            "buttons": self.pi_head["buttons"](latent, self.temperature)[..., 0, :],
+            "camera": self.pi_head["camera"](latent, self.temperature)[..., 0, :],
+        }
+        return logp, self.value_head(latent)
+
+    def forward(self, img: torch.Tensor, first: torch.Tensor, state: State):
+        """Run ``T`` frames with memory.
+
+        :param img: uint8 (B, T, 128, 128, 3) RGB frames.
+        :param first: bool (B, T); True marks an episode start (memory before it is hidden).
+        :param state: from :meth:`initial_state` or a previous call.
+        :return: ``(logp, vpred, new_state)`` with ``logp = {"buttons": (B, T, 8641), "camera": (B, T, 121)}``
+            log-probabilities after temperature and ``vpred`` (B, T) the normalised value.
+        """
+        latent, state = self.features(img, first, state)
+        logp, vpred = self.heads(latent)
+        return logp, vpred, state
+
+    @torch.inference_mode()
+    def act(self, img: torch.Tensor, first: torch.Tensor, state: State, deterministic: bool = False,
+            generator: Optional[torch.Generator] = None, bf16: bool = False):
+        """Inference helper: forward (no autograd, optional bf16 autocast) + sampling.
+
+        :return: ``(buttons (B, T) long, camera (B, T) long, logp_action (B, T), value (B, T) denormalised,
+            new_state)``.
+        """
+        ctx = torch.autocast("cpu" if img.device.type == "cpu" else img.device.type, dtype=torch.bfloat16) if bf16 \
+            else contextlib.nullcontext()
+        with ctx:
+            logp, vpred, state = self(img, first, state)
+        logp = {k: v.float() for k, v in logp.items()}
+        buttons, camera = sample_action(logp, deterministic=deterministic, generator=generator)
+        state = [(m, k.float(), v.float()) for m, k, v in state]
+        return buttons, camera, action_log_prob(logp, buttons, camera), self.denormalize_value(vpred.float()), state
+
+    # -- value normaliser --------------------------------------------------------------------------------
+    def denormalize_value(self, vpred: torch.Tensor) -> torch.Tensor:
+        """Normalised value -> reward units: ``v * sqrt(var) + mean``."""
+        return self.value_head.normalizer.denormalize(vpred)
+
+    def normalize_value(self, x: torch.Tensor) -> torch.Tensor:
+        """Reward units -> normalised value: ``(x - mean) / sqrt(var)``."""
+        return self.value_head.normalizer.normalize(x)
+
+    def update_value_normalizer(self, x: torch.Tensor) -> None:
+        """EWMA update with value targets ``x`` (any shape; mean over all elements), beta 0.99999."""
+        self.value_head.normalizer.update(x)
+
+    def set_fast(self, sdpa: bool = True, channels_last: bool = True, winograd: bool = True) -> "PolicyNet":
+        """Choose the fast paths (all on by default): fused attention (``F.scaled_dot_product_attention``),
+        channels-last convolutions/pooling, and NNPACK Winograd convolutions for batch-1 inference.
+        All off = the official computation order (used as the benchmark baseline)."""
+        _set_fast(self, sdpa, channels_last, winograd)
+        return self
+
+
+class IDMNet(nn.Module):
+    """The inverse dynamics model (``InverseActionPolicy``): keys ``net.*`` and ``pi_head.*``.
+
+    ``forward(img)`` -> ``{"buttons": (B, T, 20, 2), "camera": (B, T, 2, 11)}`` log-probabilities. Every frame
+    of the window gets a prediction; attention is bidirectional within the window, with no memory.
+    """
+
+    def __init__(self, cfg: IDMConfig | str = "4x_idm", temperature: float = 1.0):
+        super().__init__()
+        if isinstance(cfg, str):
+            if cfg not in IDM_PRESETS:
+                raise ValueError(f"unknown IDM preset {cfg!r}; expected one of {sorted(IDM_PRESETS)}")
+            cfg = IDM_PRESETS[cfg]
+        if not isinstance(cfg, IDMConfig):
+            raise TypeError(f"cfg must be an IDMConfig, got {type(cfg).__name__}")
+        temperature = float(temperature)
+        if not temperature > 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+        self.cfg, self.temperature = cfg, temperature
+        self.net = MinecraftPolicy(cfg, idm=True)
+        self.pi_head = _Heads()
+        self.pi_head["buttons"] = CategoricalHead(cfg.hidsize, (N_IDM_BUTTONS,), 2)  # parity: buttons first
+        self.pi_head["camera"] = CategoricalHead(cfg.hidsize, (2,), N_IDM_CAMERA_BINS)
+
+    def forward(self, img: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """:param img: uint8 (B, T, 128, 128, 3) RGB window. :return: log-prob dict (see class doc)."""
+        img = _check_img(img, self.cfg, self.cfg.conv3d_inchan)
+        b, t = img.shape[:2]
+        dev = img.device
+        empty = [(torch.zeros(b, 0, dtype=torch.bool, device=dev), torch.zeros(b, 0, self.cfg.hidsize, device=dev),
+                  torch.zeros(b, 0, self.cfg.hidsize, device=dev)) for _ in range(self.cfg.n_recurrence_layers)]
+        first = torch.zeros(b, t, dtype=torch.bool, device=dev)
+        latent, _ = self.net(img, first, empty)
+        return {k: self.pi_head[k](latent, self.temperature) for k in ("buttons", "camera")}
+
+    @torch.inference_mode()
+    def predict(self, img: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Argmax actions for a window: ``(buttons (B, T, 20) 0/1, camera (B, T, 2) bins)``."""
+        return idm_argmax(self(img))
+
+    def set_fast(self, sdpa: bool = True, channels_last: bool = True, winograd: bool = True) -> "IDMNet":
+        """Choose the fast paths (see :meth:`PolicyNet.set_fast`)."""
+        _set_fast(self, sdpa, channels_last, winograd)
+        return self
+
+
+def _set_fast(module: nn.Module, sdpa: bool, channels_last: bool, winograd: bool) -> None:
+    for m in module.modules():
+        if isinstance(m, SelfAttentionLayer):
+            m.use_sdpa = bool(sdpa)
+        if isinstance(m, (ImpalaCNN, CnnDownStack)):
+            m.channels_last = bool(channels_last)
+        if isinstance(m, FanInLayer) and isinstance(m.layer, nn.Conv2d):
+            m.winograd = bool(winograd)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# State helpers
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _check_state(state: Any, batch: int, cfg: PolicyConfig) -> None:
+    if not isinstance(state, (list, tuple)) or len(state) != cfg.n_recurrence_layers:
+        raise ValueError(f"state must be a list of {cfg.n_recurrence_layers} (mask, k, v) tuples, got "
+                         f"{type(state).__name__} of length {len(state) if hasattr(state, '__len__') else '?'}")
+    for i, layer in enumerate(state):
+        if len(layer) != 3:
+            raise ValueError(f"state[{i}] must be a (mask, k, v) tuple, got {len(layer)} items")
+        mask, k, v = layer
+        want = (batch, cfg.maxlen)
+        if tuple(mask.shape) != want or mask.dtype != torch.bool:
+            raise ValueError(f"state[{i}] mask must be bool {want}, got {mask.dtype} {tuple(mask.shape)}")
+        want_kv = (batch, cfg.maxlen, cfg.hidsize)
+        if tuple(k.shape) != want_kv or tuple(v.shape) != want_kv:
+            raise ValueError(f"state[{i}] k/v must have shape {want_kv}, got {tuple(k.shape)} / {tuple(v.shape)}")
+
+
+def state_index(state: State, idx: Any) -> State:
+    """Select batch rows (``idx``: int, slice, index or bool tensor) of every layer's memory."""
+    if isinstance(idx, int):
+        idx = slice(idx, idx + 1)
+    return [(m[idx], k[idx], v[idx]) for m, k, v in state]
+
+
+def state_cat(states: Sequence[State]) -> State:
+    """Concatenate memories along the batch dimension."""
+    if not states:
+        raise ValueError("state_cat needs at least one state")
+    n = len(states[0])
+    if any(len(s) != n for s in states):
+        raise ValueError(f"all states must have the same number of layers ({n}), got {[len(s) for s in states]}")
+    return [tuple(torch.cat([s[layer][i] for s in states], dim=0) for i in range(3)) for layer in range(n)]
+
+
+def state_detach(state: State) -> State:
+    """Detach K/V from the autograd graph (truncated backprop between chunks)."""
+    return [(m, k.detach(), v.detach()) for m, k, v in state]
+
+
+def state_to(state: State, device: Any) -> State:
+    """Move every tensor of the memory to ``device``."""
+    return [(m.to(device), k.to(device), v.to(device)) for m, k, v in state]
+
+
+def state_reset(state: State, done: Any) -> State:
+    """Empty the memory of the rows where ``done`` (bool (B,)) is True; K/V are zeroed too."""
+    done = torch.as_tensor(done, dtype=torch.bool)
+    out = []
+    for m, k, v in state:
+        d = done.to(m.device)
+        if d.shape != (m.shape[0],):
+            raise ValueError(f"done must have shape ({m.shape[0]},), got {tuple(d.shape)}")
+        keep = (~d).view(-1, 1)
+        out.append((m & keep, k * keep.unsqueeze(-1).to(k.dtype), v * keep.unsqueeze(-1).to(v.dtype)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sampling and distribution helpers (joint action space: buttons 8641 x camera 121)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _gumbel_argmax(logp: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+    u = torch.rand(logp.shape, generator=generator, dtype=logp.dtype, device=logp.device)
+    u = torch.where(u == 1.0, torch.full_like(u, 0.999), u)  # parity: lib/action_head.py
+    return torch.argmax(logp - torch.log(-torch.log(u)), dim=-1)
+
+
+def sample_action(logp: Mapping[str, torch.Tensor], deterministic: bool = False,
+                  generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``(buttons, camera)`` long tensors of shape ``logp[...].shape[:-1]``.
+
+    Stochastic sampling is Gumbel-max as in the official code (camera drawn first, then buttons, like the
+    official ``DictActionHead`` order); ``deterministic`` takes the argmax.
+    """
+    if deterministic:
+        return torch.argmax(logp["buttons"], dim=-1), torch.argmax(logp["camera"], dim=-1)
+    camera = _gumbel_argmax(logp["camera"], generator)
+    buttons = _gumbel_argmax(logp["buttons"], generator)
+    return buttons, camera
+
+
+def action_log_prob(logp: Mapping[str, torch.Tensor], buttons: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """Joint log-probability ``log p(buttons) + log p(camera)`` (as the official ``DictActionHead.logprob``)."""
+    lb = torch.gather(logp["buttons"], -1, buttons.long().unsqueeze(-1))[..., 0]
+    lc = torch.gather(logp["camera"], -1, camera.long().unsqueeze(-1))[..., 0]
+    return lb + lc
+
+
+def entropy(logp: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Entropy of the joint distribution, summed over the two heads."""
+    return sum(-(torch.exp(logp[k]) * logp[k]).sum(-1) for k in ("buttons", "camera"))
+
+
+def kl_divergence(logp_p: Mapping[str, torch.Tensor], logp_q: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """``KL(p || q) = sum p (log p - log q)``, summed over both heads."""
+    return sum((torch.exp(logp_p[k]) * (logp_p[k] - logp_q[k])).sum(-1) for k in ("buttons", "camera"))
+
+
+def idm_argmax(logp: Mapping[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """IDM log-probs -> deterministic factored action ``(buttons (B, T, 20) 0/1, camera (B, T, 2) bins)``."""
+    return torch.argmax(logp["buttons"], dim=-1), torch.argmax(logp["camera"], dim=-1)
+
+
+def idm_to_env_actions(logp: Mapping[str, torch.Tensor]) -> List[List[Dict[str, Any]]]:
+    """IDM log-probs -> MineRL env actions: a list over B of lists over T of 24-key action dicts."""
+    from vpt_rl.actions import factored_to_env
+
+    buttons, camera = idm_argmax(logp)
+    b_np, c_np = buttons.cpu().numpy(), camera.cpu().numpy()
+    return [[factored_to_env(b_np[i, j], c_np[i, j]) for j in range(b_np.shape[1])] for i in range(b_np.shape[0])]

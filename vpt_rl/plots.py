@@ -1,0 +1,112 @@
+"""Matplotlib (Agg, no display) plots of the pipeline and benchmarks.
+
+* :func:`plot_reward_curves` - episode return vs env steps of several RL runs, raw points faded and a
+  moving average on top (pretrained vs random init);
+* :func:`plot_milestone_rates` - milestone success rate per agent as grouped bars, like the VPT paper's
+  Fig. 9.
+
+Both write a PNG atomically and return its path.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def moving_average(y: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over up to ``window`` points (shorter at the start); same length as ``y``.
+
+    >>> moving_average([0, 2, 4, 6], 2).tolist()
+    [0.0, 1.0, 3.0, 5.0]
+    """
+    if window < 1:
+        raise ValueError(f"window={window}: expected >= 1")
+    y = np.asarray(y, dtype=np.float64)
+    c = np.concatenate([[0.0], np.cumsum(y)])
+    idx = np.arange(1, y.size + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def _save(fig, path: os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def plot_reward_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], path: os.PathLike, *,
+                       title: str = "Episode return vs env steps", window: Optional[int] = None,
+                       ylabel: str = "episode return (tech-tree reward)") -> Path:
+    """``curves``: label -> (env steps at each episode end, episode returns). A run without episodes
+    is listed in the legend as such. ``window``: moving-average length (default: ~10% of the episodes)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (label, (steps, rets)) in enumerate(curves.items()):
+        steps, rets = np.asarray(steps, dtype=np.float64), np.asarray(rets, dtype=np.float64)
+        if steps.shape != rets.shape:
+            raise ValueError(f"curve {label!r}: {steps.size} steps but {rets.size} returns")
+        color = colors[k % len(colors)]
+        if steps.size == 0:
+            ax.plot([], [], color=color, label=f"{label} (no finished episode)")
+            continue
+        w = window or max(1, steps.size // 10)
+        ax.scatter(steps, rets, s=6, alpha=0.25, color=color)
+        ax.plot(steps, moving_average(rets, w), color=color, lw=2, label=f"{label} (mean of {w})")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.PathLike, *,
+                         milestones: Optional[Sequence[str]] = None,
+                         title: str = "Milestone success rate per agent") -> Path:
+    """``rates``: agent -> {milestone: fraction of episodes in [0, 1]}; grouped bars per milestone in
+    ``milestones`` order (default: every milestone any agent reports, in tech-tree order)."""
+    from vpt_rl.evaluate import order_milestones
+
+    plt = _pyplot()
+    names = list(milestones) if milestones is not None else order_milestones({m for r in rates.values() for m in r})
+    for agent, r in rates.items():
+        bad = {m: v for m, v in r.items() if not (0.0 <= float(v) <= 1.0)}
+        if bad:
+            raise ValueError(f"agent {agent!r}: success rates must be in [0, 1], got {bad}")
+    n_agents = max(1, len(rates))
+    x = np.arange(len(names))
+    width = 0.8 / n_agents
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(names) + 2), 4.2))
+    for k, (agent, r) in enumerate(rates.items()):
+        vals = [100.0 * float(r.get(m, 0.0)) for m in names]
+        ax.bar(x - 0.4 + width * (k + 0.5), vals, width, label=agent)
+    ax.set_xticks(x)
+    ax.set_xticklabels([m.replace("_", " ") for m in names], rotation=35, ha="right")
+    ax.set_ylabel("% of episodes")
+    ax.set_ylim(0, 105)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)

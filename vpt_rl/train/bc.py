@@ -1,0 +1,270 @@
+"""Behavioural cloning (BC) of the VPT policy on (pseudo-)labelled contractor segments.
+
+Run::
+
+    vpt-rl train-bc data/pseudo --preset tiny --total-steps 2000 --out-dir runs/bc
+    # fine-tune a foundation model on a targeted set (foundation -> task-specific BC, as in the paper)
+    vpt-rl train-bc data/house --init-model runs/bc/bc.model --lr 5e-5 --out-dir runs/bc-house
+    # several processes (gloo on CPU, NCCL on GPU); each rank reads its own shard of the segments
+    torchrun --nproc_per_node 2 -m vpt_rl.train.bc data/pseudo --preset tiny --out-dir runs/bc-ddp
+
+Targets are :func:`vpt_rl.actions.env_to_agent` of every non-null env action (null steps are dropped
+at both levels of the official loader: the null jsonl line, then a joint action of (0, 60)). The loss is
+the negative log-likelihood of the joint (buttons, camera) action under the temperature-scaled policy
+(VPT_SPEC.md section 8), averaged over frames. Each batch row is a lane of consecutive segments cut into
+chunks of ``seq_len`` frames; the transformer memory is carried, detached, from one chunk of a lane to
+the next and cut at every segment start (``first``). Unlike the official demo, the optimizer is AdamW
+(decoupled weight decay), gradient clipping actually clips, and the learning rate warms up then decays.
+
+Writes ``OUT/NAME.model`` + ``OUT/NAME.weights`` (NAME defaults to the folder name: ``--out-dir runs/bc``
+gives ``runs/bc/bc.model``; official format, atomic, readable by
+:func:`vpt_rl.checkpoint.load_policy`), ``OUT/train_state.pt`` (step, optimizer; resume after a kill),
+``OUT/metrics.json`` and TensorBoard logs under ``OUT/tb`` (loss, per-head accuracy, frames/s).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from tqdm import tqdm
+
+from vpt_rl.data.contractor import find_segments
+from vpt_rl.data.dataset import SequenceDataset, make_loader
+from vpt_rl.train.common import (
+    all_reduce_mean,
+    atomic_torch_save,
+    atomic_write_text,
+    init_distributed,
+    lr_at,
+    parse_args,
+    resolve_device,
+    seed_everything,
+    summary_writer,
+)
+
+# behavioural_cloning.py constants (official demo), used as defaults
+OFFICIAL_LR = 0.000181
+OFFICIAL_WEIGHT_DECAY = 0.039428
+OFFICIAL_MAX_GRAD_NORM = 5.0
+
+
+@dataclass
+class Args:
+    """Behavioural cloning of the VPT policy: NLL of the joint action, memory carried across chunks."""
+
+    data: list[str] = field(default_factory=list, metadata={"positional": True})
+    """(pseudo-)labelled segment folders / mp4 files / index JSONs (NAME.mp4 + NAME.jsonl)"""
+    preset: str = field(default="tiny", metadata={"aliases": ["config"]})
+    """policy config preset from vpt_rl.model.POLICY_PRESETS when training from scratch"""
+    init_model: Optional[str] = None
+    """fine-tune from this policy .model (its config and temperature override preset)"""
+    init_weights: Optional[str] = None
+    """weights for init_model (default: init_model with the suffix .weights)"""
+    temperature: float = 1.0
+    """policy temperature when training from scratch (the loss uses the temperature-scaled policy)"""
+    seq_len: Optional[int] = None
+    """frames per chunk T (default: the config's timesteps)"""
+    batch_size: int = 4
+    """lanes per rank (rows of a batch)"""
+    total_steps: int = field(default=1000, metadata={"aliases": ["steps"]})
+    """optimizer steps"""
+    lr: float = OFFICIAL_LR
+    """peak learning rate (AdamW); the official demo's value"""
+    weight_decay: float = OFFICIAL_WEIGHT_DECAY
+    """AdamW weight decay; the official demo's value"""
+    warmup_steps: int = 50
+    """linear warm-up steps, then cosine decay to min_lr_ratio * lr"""
+    min_lr_ratio: float = 0.1
+    """final learning rate as a fraction of lr"""
+    max_grad_norm: float = OFFICIAL_MAX_GRAD_NORM
+    """gradient-norm clip (0 disables); the official demo's value (which never took effect there)"""
+    freeze_cnn: bool = False
+    """freeze the ImpalaCNN (net.img_process.cnn) and train the rest"""
+    log_every: int = 10
+    """TensorBoard logging period in steps"""
+    save_every: int = 200
+    """checkpoint period in steps (and at the end)"""
+    num_workers: int = 0
+    """data decode worker processes per rank (0: in the training process)"""
+    seed: int = 1
+    """random seed"""
+    device: str = "auto"
+    """torch device: auto, cpu, cuda (with torchrun: cuda:LOCAL_RANK)"""
+    out_dir: str = field(default="runs/bc", metadata={"aliases": ["out"]})
+    """checkpoint, metrics.json and TensorBoard folder"""
+    name: Optional[str] = None
+    """checkpoint file stem: OUT/NAME.model + OUT/NAME.weights (default: the out_dir folder's name)"""
+    resume: bool = True
+    """continue from OUT/train_state.pt when it exists"""
+    progress: bool = True
+    """show a tqdm progress bar (rank 0)"""
+
+
+def bc_loss(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over valid frames of ``-(log p(buttons) + log p(camera))`` (joint action NLL)."""
+    from vpt_rl.model import action_log_prob
+
+    m = mask.to(logp["buttons"].dtype)
+    return -(action_log_prob(logp, buttons, camera) * m).sum() / m.sum().clamp_min(1.0)
+
+
+def head_accuracy(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torch.Tensor) -> tuple[float, float, float]:
+    """Argmax accuracy over valid frames: (buttons head, camera head, both)."""
+    with torch.no_grad():
+        ok_b = (logp["buttons"].argmax(-1) == buttons) & mask
+        ok_c = (logp["camera"].argmax(-1) == camera) & mask
+        n = max(int(mask.sum()), 1)
+        return int(ok_b.sum()) / n, int(ok_c.sum()) / n, int((ok_b & ok_c).sum()) / n
+
+
+def _build_policy(args: Args, device):
+    from vpt_rl.checkpoint import load_policy
+    from vpt_rl.model import POLICY_PRESETS, PolicyNet
+
+    if args.init_model:
+        weights = args.init_weights or str(Path(args.init_model).with_suffix(".weights"))
+        return load_policy(args.init_model, weights, device=str(device))
+    if args.preset not in POLICY_PRESETS:
+        raise ValueError(f"unknown policy preset {args.preset!r}; expected one of {sorted(POLICY_PRESETS)}")
+    return PolicyNet(POLICY_PRESETS[args.preset], temperature=args.temperature).to(device)
+
+
+def train_bc(args: Args) -> Path:
+    """Run behavioural cloning as described by ``args``; returns the path of the ``.model`` file.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel, each rank
+    reads the shard ``segments[lane::lanes]`` of its own lanes, and rank 0 writes checkpoints and logs.
+    """
+    from vpt_rl.checkpoint import load_policy, save_policy
+    from vpt_rl.model import state_detach
+
+    if not args.data:
+        raise ValueError("train_bc needs at least one data folder or segment (args.data is empty)")
+    device = resolve_device(args.device)
+    rank, world = init_distributed(device)
+    if device.type == "cuda" and world > 1:
+        from vpt_rl.train.common import dist_env
+
+        device = torch.device("cuda", dist_env()[2])
+        torch.cuda.set_device(device)
+    seed_everything(args.seed)  # same initial weights on every rank (DDP also broadcasts them)
+    out = Path(args.out_dir)
+    stem = args.name or out.resolve().name
+    model_path, weights_path, state_path = out / f"{stem}.model", out / f"{stem}.weights", out / "train_state.pt"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    segments = find_segments(args.data)
+    if not segments:
+        raise ValueError(f"no labelled segments found under {args.data}")
+
+    step, state = 0, None
+    if args.resume and state_path.is_file() and weights_path.is_file():
+        policy = load_policy(str(model_path), str(weights_path), device=str(device))
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        step = int(state["step"])
+    else:
+        policy = _build_policy(args, device)
+    # the value head gets no BC gradient (as in the official demo); freeze it so DDP sees no unused params
+    for p in policy.value_head.parameters():
+        p.requires_grad_(False)
+    if args.freeze_cnn:
+        for p in policy.net.img_process.cnn.parameters():
+            p.requires_grad_(False)
+    policy.train()
+    params = [p for p in policy.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+
+    model = policy
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            policy, device_ids=[device.index] if device.type == "cuda" else None)
+
+    seq_len = int(args.seq_len or policy.cfg.timesteps)
+    ds = SequenceDataset(segments, batch_size=args.batch_size, seq_len=seq_len, skip_null=True,
+                         drop_agent_null=True, pack=True, epochs=None, shuffle=True,
+                         seed=args.seed + 1000 * step, rank=rank, world_size=world)
+    loader = iter(make_loader(ds, num_workers=args.num_workers))
+    writer = summary_writer(out / "tb" if rank == 0 else None)
+    history = []
+    if state is not None and rank == 0 and (out / "metrics.json").is_file():
+        history = json.loads((out / "metrics.json").read_text()).get("history", [])
+
+    def save():
+        if rank != 0:
+            return
+        save_policy(policy, str(model_path), str(weights_path))
+        atomic_torch_save({"step": step, "optimizer": opt.state_dict()}, state_path)
+        atomic_write_text(out / "metrics.json", json.dumps(
+            {"args": asdict(args), "world_size": world, "step": step, "history": history}, indent=1))
+
+    memories: dict = {}  # stream id -> detached transformer memory of its lanes
+    warmup = min(args.warmup_steps, args.total_steps // 4)  # short runs still get to the peak lr
+    bar = tqdm(total=args.total_steps, initial=step, desc="train-bc", disable=not (args.progress and rank == 0))
+    t0, frames = time.time(), 0
+    while step < args.total_steps:
+        batch = next(loader)
+        stream = int(batch["stream"])
+        mask = batch["mask"].to(device)
+        img, first = batch["img"].to(device), batch["first"].to(device)
+        buttons, camera = batch["buttons"].to(device), batch["camera"].to(device)
+        mem = memories.get(stream)
+        if mem is None:
+            mem = policy.initial_state(img.shape[0], device=device)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.lr, warmup, args.total_steps, args.min_lr_ratio)
+        logp, _, new_mem = model(img, first, mem)
+        memories[stream] = state_detach(new_mem)
+        loss = bc_loss(logp, buttons, camera, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm if args.max_grad_norm > 0 else float("inf"))
+        opt.step()
+        step += 1
+        frames += int(mask.sum()) * world
+        acc_b, acc_c, acc = head_accuracy(logp, buttons, camera, mask)
+        if step % args.log_every == 0 or step == args.total_steps:
+            loss_m, acc_b, acc_c, acc = all_reduce_mean([loss.item(), acc_b, acc_c, acc], world)
+            fps = frames / max(time.time() - t0, 1e-9)
+            if rank == 0:
+                writer.add_scalar("train/loss", loss_m, step)
+                writer.add_scalar("train/accuracy_buttons", acc_b, step)
+                writer.add_scalar("train/accuracy_camera", acc_c, step)
+                writer.add_scalar("train/accuracy_joint", acc, step)
+                writer.add_scalar("train/grad_norm", float(grad_norm), step)
+                writer.add_scalar("train/lr", opt.param_groups[0]["lr"], step)
+                writer.add_scalar("train/frames_per_s", fps, step)
+                history.append({"step": step, "loss": loss_m, "accuracy_buttons": acc_b,
+                                "accuracy_camera": acc_c, "accuracy_joint": acc, "frames_per_s": fps})
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if args.save_every and step % args.save_every == 0 and step < args.total_steps:
+            save()
+    bar.close()
+    save()
+    writer.close()
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return model_path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(Args, argv)
+    path = train_bc(args)
+    from vpt_rl.train.common import dist_env
+
+    if dist_env()[0] == 0:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Train an inverse dynamics model (IDM) on labelled contractor segments.
+
+Run::
+
+    vpt-rl train-idm data/labelled --preset tiny_idm --total-steps 2000 --out-dir runs/idm
+    vpt-rl train-idm data/labelled --val-data data/heldout --preset 4x_idm --device cuda
+
+The IDM sees ``timesteps`` consecutive frames (past and future) and predicts, for every frame, the 20
+buttons (binary) and the two camera axes (11 mu-law bins each) -- the factored action of
+VPT_SPEC.md 4.2/4.4. Loss: the negative log-likelihood of the true factored action, summed over the 20
+buttons and 2 camera axes, averaged over frames. Every frame is used, null actions included (the IDM
+must also predict "nothing pressed"). Metrics on held-out segments, as the paper reports them
+(:func:`idm_metrics`): keypress accuracy (per button and overall) and camera R^2.
+
+Writes ``OUT/NAME.model`` + ``OUT/NAME.weights`` (official format, atomic; NAME defaults to the folder
+name, so ``--out-dir runs/idm`` gives ``runs/idm/idm.model``), ``OUT/train_state.pt``
+(optimizer and step, for resume), ``OUT/metrics.json`` and TensorBoard logs under ``OUT/tb``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vpt_rl.actions import BUTTONS_ALL, CAMERA_MAXVAL, undiscretize_camera
+from vpt_rl.data.contractor import find_segments
+from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
+from vpt_rl.train.common import (
+    atomic_torch_save,
+    atomic_write_text,
+    lr_at,
+    parse_args,
+    resolve_device,
+    seed_everything,
+    summary_writer,
+)
+
+
+@dataclass
+class Args:
+    """Train an IDM (NLL of buttons + camera bins) with held-out keypress accuracy and camera R^2."""
+
+    data: list[str] = field(default_factory=list, metadata={"positional": True})
+    """labelled segment folders / mp4 files / index JSONs (NAME.mp4 + NAME.jsonl)"""
+    val_data: list[str] = field(default_factory=list)
+    """held-out segments (default: a val_fraction split of data)"""
+    val_fraction: float = 0.2
+    """fraction of segments held out when val_data is empty"""
+    preset: str = field(default="tiny_idm", metadata={"aliases": ["config"]})
+    """IDM config preset from vpt_rl.model.IDM_PRESETS (4x_idm, tiny_idm, ...)"""
+    init_model: Optional[str] = None
+    """start from this IDM .model (its config overrides preset)"""
+    init_weights: Optional[str] = None
+    """weights for init_model (default: init_model with the suffix .weights)"""
+    seq_len: Optional[int] = None
+    """frames per training window (default: the config's timesteps)"""
+    batch_size: int = 4
+    """windows per step (lanes per data stream)"""
+    total_steps: int = field(default=1000, metadata={"aliases": ["steps"]})
+    """optimizer steps"""
+    lr: float = 3e-4
+    """peak learning rate (AdamW)"""
+    weight_decay: float = 0.01
+    """AdamW weight decay"""
+    warmup_steps: int = 50
+    """linear warm-up steps, then cosine decay to 10% of lr"""
+    max_grad_norm: float = 1.0
+    """gradient-norm clip (0 disables)"""
+    eval_every: int = 250
+    """evaluate on the held-out set every this many steps (and at the end)"""
+    eval_max_frames: int = 20000
+    """cap on held-out frames per evaluation"""
+    save_every: int = 250
+    """write the checkpoint every this many steps (and at the end)"""
+    num_workers: int = 0
+    """data decode worker processes (0: in the training process)"""
+    seed: int = 1
+    """random seed"""
+    device: str = "auto"
+    """torch device: auto, cpu, cuda, ..."""
+    out_dir: str = field(default="runs/idm", metadata={"aliases": ["out"]})
+    """where the checkpoint, metrics.json and TensorBoard logs go"""
+    name: Optional[str] = None
+    """checkpoint file stem: OUT/NAME.model + OUT/NAME.weights (default: the out_dir folder's name)"""
+    resume: bool = True
+    """continue from OUT/train_state.pt when it exists"""
+    progress: bool = True
+    """show a tqdm progress bar"""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loss and metrics
+
+
+def idm_loss(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over valid frames of ``-(sum_20 log p(button) + sum_2 log p(camera bin))``.
+
+    :param logp: ``{"buttons": (B, T, 20, 2), "camera": (B, T, 2, 11)}`` log-probs.
+    :param buttons: (B, T, 20) 0/1; ``camera``: (B, T, 2) bins; ``mask``: (B, T) bool.
+    """
+    lb = logp["buttons"].gather(-1, buttons.long().unsqueeze(-1)).squeeze(-1).sum(-1)  # (B, T)
+    lc = logp["camera"].gather(-1, camera.long().unsqueeze(-1)).squeeze(-1).sum(-1)  # (B, T)
+    nll = -(lb + lc)
+    m = mask.to(nll.dtype)
+    return (nll * m).sum() / m.sum().clamp_min(1.0)
+
+
+def r2_score(pred: np.ndarray, true: np.ndarray) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` over all values (NaN when ``true`` is constant)."""
+    pred = np.asarray(pred, np.float64).ravel()
+    true = np.asarray(true, np.float64).ravel()
+    ss_tot = float(((true - true.mean()) ** 2).sum())
+    if ss_tot == 0.0:
+        return float("nan")
+    return 1.0 - float(((true - pred) ** 2).sum()) / ss_tot
+
+
+def idm_metrics(pred_buttons: np.ndarray, true_buttons: np.ndarray, pred_bins: np.ndarray,
+                true_deg: np.ndarray) -> dict:
+    """Keypress accuracy and camera R^2 of predictions against the truth over N frames.
+
+    :param pred_buttons, true_buttons: (N, 20) 0/1.
+    :param pred_bins: (N, 2) predicted camera bins; ``true_deg``: (N, 2) true camera degrees.
+    :return: ``keypress_accuracy`` (frames with all 20 buttons right), ``button_accuracy`` (mean over
+        buttons of the per-button accuracy) and ``button_accuracy_per_key`` (dict),
+        ``pressed_recall`` (fraction of true presses predicted), ``camera_r2`` (predicted bin centres vs
+        true degrees clipped to +-10, the IDM's range; pitch and yaw pooled), ``camera_r2_pitch/yaw``,
+        ``camera_r2_ceiling`` (R^2 of the true bins' centres: the best a binned prediction can do),
+        ``camera_bin_accuracy`` and ``n_frames``.
+    """
+    pb, tb = np.asarray(pred_buttons).astype(bool), np.asarray(true_buttons).astype(bool)
+    correct = pb == tb
+    per_key = correct.mean(0)
+    n_pressed = tb.sum()
+    pred_deg = undiscretize_camera(np.asarray(pred_bins))
+    true_clip = np.clip(np.asarray(true_deg, np.float64), -CAMERA_MAXVAL, CAMERA_MAXVAL)
+    from vpt_rl.actions import discretize_camera
+
+    true_bins = discretize_camera(true_clip)
+    return {
+        "n_frames": int(len(pb)),
+        "keypress_accuracy": float(correct.all(-1).mean()),
+        "button_accuracy": float(per_key.mean()),
+        "button_accuracy_per_key": {k: float(a) for k, a in zip(BUTTONS_ALL, per_key)},
+        "pressed_recall": float((pb & tb).sum() / n_pressed) if n_pressed else float("nan"),
+        "camera_r2": r2_score(pred_deg, true_clip),
+        "camera_r2_pitch": r2_score(pred_deg[:, 0], true_clip[:, 0]),
+        "camera_r2_yaw": r2_score(pred_deg[:, 1], true_clip[:, 1]),
+        "camera_r2_ceiling": r2_score(undiscretize_camera(true_bins), true_clip),
+        "camera_bin_accuracy": float((np.asarray(pred_bins) == true_bins).all(-1).mean()),
+    }
+
+
+@torch.no_grad()
+def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, device="cpu",
+                 max_frames: Optional[int] = None, num_workers: int = 0) -> dict:
+    """:func:`idm_metrics` of ``idm`` on every frame of ``segments`` (non-overlapping windows)."""
+    from vpt_rl.model import idm_argmax
+
+    was_training = idm.training
+    idm.eval()
+    ds = SequenceDataset(segments, batch_size=batch_size, seq_len=seq_len, skip_null=False, pack=False,
+                         epochs=1, shuffle=False)
+    pb, tb, pc, td = [], [], [], []
+    n = 0
+    for batch in make_loader(ds, num_workers=num_workers):
+        mask = batch["mask"]
+        if not mask.any():
+            continue
+        logp = idm(batch["img"].to(device))
+        b, c = idm_argmax(logp)
+        m = mask.numpy()
+        pb.append(b.cpu().numpy()[m])
+        pc.append(c.cpu().numpy()[m])
+        tb.append(batch["idm_buttons"].numpy()[m])
+        td.append(batch["camera_deg"].numpy()[m])
+        n += int(m.sum())
+        if max_frames and n >= max_frames:
+            break
+    idm.train(was_training)
+    if n == 0:
+        raise ValueError("no held-out frames could be read for evaluation")
+    return idm_metrics(np.concatenate(pb), np.concatenate(tb), np.concatenate(pc), np.concatenate(td))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training
+
+
+def _build_idm(args: Args, device):
+    from vpt_rl.checkpoint import load_idm
+    from vpt_rl.model import IDM_PRESETS, IDMNet
+
+    if args.init_model:
+        weights = args.init_weights or str(Path(args.init_model).with_suffix(".weights"))
+        return load_idm(args.init_model, weights, device=str(device))
+    if args.preset not in IDM_PRESETS:
+        raise ValueError(f"unknown IDM preset {args.preset!r}; expected one of {sorted(IDM_PRESETS)}")
+    return IDMNet(IDM_PRESETS[args.preset]).to(device)
+
+
+def train_idm(args: Args) -> Path:
+    """Train an IDM as described by ``args``; returns the path of the written ``.model`` file.
+
+    Resumes from ``OUT/train_state.pt`` (step, optimizer) and the weights when ``args.resume``.
+    """
+    from vpt_rl.checkpoint import load_idm, save_idm
+
+    if not args.data:
+        raise ValueError("train_idm needs at least one data folder or segment (args.data is empty)")
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = args.name or out.resolve().name
+    model_path, weights_path, state_path = out / f"{stem}.model", out / f"{stem}.weights", out / "train_state.pt"
+
+    segments = find_segments(args.data)
+    if args.val_data:
+        train_segs, val_segs = segments, find_segments(args.val_data)
+    else:
+        train_segs, val_segs = split_segments(segments, args.val_fraction, seed=args.seed)
+    if not train_segs:
+        raise ValueError(f"no labelled segments found under {args.data}")
+
+    step = 0
+    if args.resume and state_path.is_file() and weights_path.is_file():
+        idm = load_idm(str(model_path), str(weights_path), device=str(device))
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        step = int(state["step"])
+    else:
+        idm = _build_idm(args, device)
+        state = None
+    idm.train()
+    seq_len = int(args.seq_len or idm.cfg.timesteps)
+    opt = torch.optim.AdamW([p for p in idm.parameters() if p.requires_grad], lr=args.lr,
+                            weight_decay=args.weight_decay)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+
+    ds = SequenceDataset(train_segs, batch_size=args.batch_size, seq_len=seq_len, skip_null=False,
+                         pack=False, epochs=None, shuffle=True, seed=args.seed + step)
+    loader = iter(make_loader(ds, num_workers=args.num_workers))
+    writer = summary_writer(out / "tb")
+    history = json.loads((out / "metrics.json").read_text()).get("history", []) if (
+        state is not None and (out / "metrics.json").is_file()) else []
+
+    def save(final_metrics=None):
+        save_idm(idm, str(model_path), str(weights_path))
+        atomic_torch_save({"step": step, "optimizer": opt.state_dict()}, state_path)
+        payload = {"args": asdict(args), "step": step, "history": history,
+                   "train_segments": [str(s) for s in train_segs], "val_segments": [str(s) for s in val_segs]}
+        if final_metrics is not None:
+            payload["final"] = final_metrics
+        atomic_write_text(out / "metrics.json", json.dumps(payload, indent=1))
+
+    def run_eval():
+        if not val_segs:
+            return None
+        m = evaluate_idm(idm, val_segs, seq_len, args.batch_size, device, args.eval_max_frames)
+        for k in ("keypress_accuracy", "button_accuracy", "camera_r2", "camera_bin_accuracy"):
+            writer.add_scalar(f"eval/{k}", m[k], step)
+        history.append({"step": step, **{k: v for k, v in m.items() if k != "button_accuracy_per_key"}})
+        return m
+
+    warmup = min(args.warmup_steps, args.total_steps // 4)  # short runs still get to the peak lr
+    bar = tqdm(total=args.total_steps, initial=step, desc="train-idm", disable=not args.progress)
+    t0, frames = time.time(), 0
+    while step < args.total_steps:
+        batch = next(loader)
+        mask = batch["mask"].to(device)
+        if not mask.any():
+            continue
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.lr, warmup, args.total_steps)
+        logp = idm(batch["img"].to(device))
+        loss = idm_loss(logp, batch["idm_buttons"].to(device), batch["idm_camera"].to(device), mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in idm.parameters() if p.grad is not None],
+            args.max_grad_norm if args.max_grad_norm > 0 else float("inf"))
+        opt.step()
+        step += 1
+        frames += int(mask.sum())
+        writer.add_scalar("train/loss", loss.item(), step)
+        writer.add_scalar("train/grad_norm", float(grad_norm), step)
+        writer.add_scalar("train/lr", opt.param_groups[0]["lr"], step)
+        writer.add_scalar("train/frames_per_s", frames / max(time.time() - t0, 1e-9), step)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if args.eval_every and step % args.eval_every == 0 and step < args.total_steps:
+            run_eval()
+        if args.save_every and step % args.save_every == 0 and step < args.total_steps:
+            save()
+    bar.close()
+    final = run_eval()
+    save(final)
+    writer.close()
+    return model_path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(Args, argv)
+    path = train_idm(args)
+    metrics = json.loads((path.parent / "metrics.json").read_text()).get("final")
+    if metrics:
+        print(f"held-out keypress accuracy {metrics['keypress_accuracy']:.3f} "
+              f"(per-button mean {metrics['button_accuracy']:.3f}), camera R^2 {metrics['camera_r2']:.3f}")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

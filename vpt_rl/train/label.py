@@ -1,0 +1,304 @@
+"""Label unlabelled videos with an inverse dynamics model (IDM), writing contractor-format jsonl.
+
+Run::
+
+    vpt-rl label data/unlabelled --idm-model runs/idm/idm.model --idm-weights runs/idm/idm.weights
+    vpt-rl label videos/ --idm-model 4x_idm.model --idm-weights 4x_idm.weights --batch-size 2
+
+Windows (PAPER_FACTS "Pipeline" 2): windows of ``timesteps`` frames with a stride of half of it; each
+frame takes the prediction of the window in which it is most central, which keeps the middle half of
+every window (frames 32..95 of a 128-frame window) and the edges only at the start and end of a
+video (:func:`plan_windows`). Predictions are the argmax per button and per camera axis, as the
+official ``IDMAgent.predict_actions``.
+
+Output: ``NAME.jsonl`` next to ``NAME.mp4`` (or under ``--out-dir``), one line per frame, in the
+contractor format that :func:`vpt_rl.data.contractor.load_actions` maps back to the IDM's predicted env
+action (``"pseudo_label": true`` on every line), then ``NAME.label.json`` (IDM checkpoint, window
+settings, frame count), written last and atomically. A video with a marker for the same IDM and
+settings is skipped, so an interrupted run resumes where it stopped; a ``NAME.jsonl`` that is not a
+pseudo-label (true contractor labels) is never overwritten.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vpt_rl.actions import BUTTONS_ALL, undiscretize_camera
+from vpt_rl.data.contractor import (
+    ACTION_TO_KEY,
+    ACTION_TO_MOUSE_BUTTON,
+    DataWarning,
+    degrees_to_counts,
+    find_segments,
+    iter_video_frames,
+    resize_frame,
+)
+from vpt_rl.train.common import atomic_write_text, parse_args, resolve_device
+
+MARKER_SUFFIX = ".label.json"
+LABEL_FORMAT_VERSION = 1
+
+
+@dataclass
+class Args:
+    """Label videos with an IDM (sliding windows, middle half kept) into contractor-format jsonl."""
+
+    videos: list[str] = field(default_factory=list, metadata={"positional": True})
+    """mp4 files or folders (searched recursively) to label"""
+    idm_model: str = field(default="", metadata={"aliases": ["model"]})
+    """the IDM's .model file (official format, e.g. 4x_idm.model or one written by vpt-rl train-idm)"""
+    idm_weights: Optional[str] = field(default=None, metadata={"aliases": ["weights"]})
+    """the IDM's .weights file (default: the .model path with the suffix .weights)"""
+    timesteps: Optional[int] = None
+    """window length in frames (default: the IDM config's timesteps, 128 for 4x_idm)"""
+    batch_size: int = 4
+    """windows per forward pass"""
+    device: str = "auto"
+    """torch device: auto, cpu, cuda, cuda:1, ..."""
+    out_dir: Optional[str] = None
+    """write NAME.jsonl / NAME.label.json here instead of next to each video"""
+    overwrite: bool = False
+    """relabel videos that already carry a pseudo-label marker"""
+    progress: bool = True
+    """show tqdm progress bars"""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sliding windows
+
+
+def plan_windows(n_frames: int, timesteps: int) -> list[tuple[int, int, int, int]]:
+    """Windows covering ``n_frames`` and the frames each one labels.
+
+    Windows start every ``timesteps // 2`` frames; the last one is shifted to end at the last frame;
+    a video shorter than ``timesteps`` is one window of its own length. Each frame is labelled by the
+    window whose centre is closest (ties: the earlier window), so every frame is labelled exactly once:
+    the middle half of each window, plus the leading edge of the first and the trailing edge of the last.
+
+    :return: ``[(start, length, keep_start, keep_end), ...]`` with absolute frame indices,
+        ``keep_*`` a half-open range inside ``[start, start + length)``.
+    """
+    if timesteps < 2:
+        raise ValueError(f"timesteps must be >= 2, got {timesteps}")
+    if n_frames < 0:
+        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+    if n_frames == 0:
+        return []
+    if n_frames <= timesteps:
+        return [(0, n_frames, 0, n_frames)]
+    stride = timesteps // 2
+    starts = list(range(0, n_frames - timesteps, stride))
+    starts.append(n_frames - timesteps)
+    starts = sorted(set(starts))
+    out = []
+    keep_start = 0
+    for i, s in enumerate(starts):
+        if i + 1 < len(starts):
+            # first frame whose centre distance favours the next window: 2f + 1 > s + s_next + T
+            keep_end = (s + starts[i + 1] + timesteps - 1) // 2 + 1
+        else:
+            keep_end = n_frames
+        out.append((s, timesteps, keep_start, keep_end))
+        keep_start = keep_end
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pseudo-label lines
+
+
+def pseudo_label_lines(buttons: np.ndarray, camera_deg: np.ndarray) -> list[dict]:
+    """Contractor-format lines whose :func:`~vpt_rl.data.contractor.load_actions` conversion gives back
+    the predicted env actions.
+
+    :param buttons: 0/1 ``(N, 20)`` in :data:`vpt_rl.actions.BUTTONS_ALL` order.
+    :param camera_deg: ``(N, 2)`` [pitch, yaw] degrees.
+
+    Keys come from the inverse keyboard mapping, attack/use become mouse buttons 0/1, the camera becomes
+    mouse counts ``dx = yaw / 0.15``, ``dy = pitch / 0.15``; the ``hotbar`` field follows the hotbar
+    presses (so the hotbar-change rule agrees with them) and ``newButtons`` is empty on line 0 (so the
+    stuck-attack rule never fires).
+    """
+    buttons = np.asarray(buttons)
+    camera_deg = np.asarray(camera_deg, dtype=np.float64)
+    if buttons.ndim != 2 or buttons.shape[1] != len(BUTTONS_ALL):
+        raise ValueError(f"buttons must have shape (N, {len(BUTTONS_ALL)}), got {buttons.shape}")
+    if camera_deg.shape != (buttons.shape[0], 2):
+        raise ValueError(f"camera_deg must have shape ({buttons.shape[0]}, 2), got {camera_deg.shape}")
+    lines = []
+    hotbar = 0
+    prev_mouse: set = set()
+    for t in range(buttons.shape[0]):
+        pressed = [name for name, b in zip(BUTTONS_ALL, buttons[t]) if b]
+        keys = [ACTION_TO_KEY[n] for n in pressed if n in ACTION_TO_KEY]
+        mouse_buttons = sorted(ACTION_TO_MOUSE_BUTTON[n] for n in pressed if n in ACTION_TO_MOUSE_BUTTON)
+        slots = [int(n.split(".")[1]) - 1 for n in pressed if n.startswith("hotbar.")]
+        if slots:
+            hotbar = max(slots)
+        new_buttons = [b for b in mouse_buttons if b not in prev_mouse] if t > 0 else []
+        prev_mouse = set(mouse_buttons)
+        pitch, yaw = float(camera_deg[t, 0]), float(camera_deg[t, 1])
+        lines.append({
+            "mouse": {"x": 0.0, "y": 0.0, "dx": degrees_to_counts(yaw), "dy": degrees_to_counts(pitch),
+                      "scaledX": 0.0, "scaledY": 0.0, "dwheel": 0.0,
+                      "buttons": mouse_buttons, "newButtons": new_buttons},
+            "keyboard": {"keys": keys, "newKeys": [], "chars": ""},
+            "isGuiOpen": False,
+            "hotbar": hotbar,
+            "tick": t,
+            "pseudo_label": True,
+        })
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the IDM
+
+
+def read_video_frames(mp4: Union[str, Path]) -> np.ndarray:
+    """All frames of a video as RGB uint8 (N, 128, 128, 3) (cv2 INTER_LINEAR resize when needed)."""
+    frames = [resize_frame(f) for f in iter_video_frames(mp4)]
+    if not frames:
+        return np.zeros((0, 128, 128, 3), np.uint8)
+    return np.stack(frames)
+
+
+@torch.no_grad()
+def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
+                  device: Union[str, torch.device] = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Run ``idm`` over sliding windows of ``frames`` (N, 128, 128, 3).
+
+    :return: ``(buttons (N, 20) int64 0/1, camera_bins (N, 2) int64)``, each frame from its window.
+    """
+    from vpt_rl.model import idm_argmax
+
+    n = len(frames)
+    buttons = np.zeros((n, len(BUTTONS_ALL)), np.int64)
+    camera = np.full((n, 2), 5, np.int64)
+    windows = plan_windows(n, timesteps)
+    for i in range(0, len(windows), batch_size):
+        group = windows[i:i + batch_size]
+        # windows in a group have equal length (only a short video has a single shorter window)
+        img = np.stack([frames[s:s + length] for s, length, _, _ in group])
+        logp = idm(torch.from_numpy(img).to(device))
+        b, c = idm_argmax(logp)
+        b, c = b.cpu().numpy(), c.cpu().numpy()
+        for j, (s, _, k0, k1) in enumerate(group):
+            buttons[k0:k1] = b[j, k0 - s:k1 - s]
+            camera[k0:k1] = c[j, k0 - s:k1 - s]
+    return buttons, camera
+
+
+def _file_stamp(path: Optional[Union[str, Path]]) -> Optional[dict]:
+    if path is None:
+        return None
+    st = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _is_pseudo_label(jsonl: Path) -> bool:
+    try:
+        with open(jsonl, "r", encoding="utf-8") as f:
+            first = f.readline()
+        return bool(json.loads(first).get("pseudo_label", False)) if first.strip() else True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def output_paths(mp4: Path, out_dir: Optional[Union[str, Path]] = None) -> tuple[Path, Path]:
+    """``(NAME.jsonl, NAME.label.json)`` for a video, next to it or under ``out_dir``."""
+    base = (Path(out_dir) / mp4.name) if out_dir else mp4
+    return base.with_suffix(".jsonl"), base.with_name(base.stem + MARKER_SUFFIX)
+
+
+def label_videos(
+    videos: Sequence[Union[str, Path]],
+    idm_model: Union[str, Path],
+    idm_weights: Optional[Union[str, Path]] = None,
+    *,
+    timesteps: Optional[int] = None,
+    batch_size: int = 4,
+    device: str = "auto",
+    out_dir: Optional[Union[str, Path]] = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Label every video in ``videos`` (mp4 paths or folders) with the IDM; returns the jsonl paths.
+
+    Videos already labelled with the same IDM file and window settings are skipped (resume); a jsonl
+    holding true labels is left alone with a :class:`~vpt_rl.data.contractor.DataWarning`.
+    """
+    from vpt_rl.checkpoint import load_idm
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    model_path = Path(idm_model)
+    weights_path = Path(idm_weights) if idm_weights else model_path.with_suffix(".weights")
+    dev = resolve_device(device)
+    idm = load_idm(str(model_path), str(weights_path), device=str(dev))
+    idm.eval()
+    t = int(timesteps or idm.cfg.timesteps)
+    settings = {"timesteps": t, "stride": t // 2, "rule": "nearest-window-centre", "version": LABEL_FORMAT_VERSION,
+                "idm_model": _file_stamp(model_path), "idm_weights": _file_stamp(weights_path)}
+
+    mp4s = find_segments(videos, require_jsonl=False)
+    written = []
+    bar = tqdm(mp4s, desc="label", unit="video", disable=not progress)
+    n_frames_total, t0 = 0, time.time()
+    for mp4 in bar:
+        jsonl, marker = output_paths(mp4, out_dir)
+        if marker.is_file() and not overwrite:
+            try:
+                old = json.loads(marker.read_text())
+                if {k: old.get(k) for k in settings} == settings and jsonl.is_file():
+                    written.append(jsonl)
+                    continue
+            except ValueError:
+                pass  # unreadable marker: relabel
+        if jsonl.is_file() and not marker.is_file() and not _is_pseudo_label(jsonl):
+            warnings.warn(f"{jsonl}: holds true (non-pseudo) labels; {mp4.name} is not relabelled",
+                          DataWarning, stacklevel=2)
+            continue
+        frames = read_video_frames(mp4)
+        if len(frames) == 0:
+            warnings.warn(f"{mp4}: no frames could be decoded; not labelled", DataWarning, stacklevel=2)
+            continue
+        buttons, bins = predict_video(idm, frames, t, batch_size=batch_size, device=dev)
+        lines = pseudo_label_lines(buttons, undiscretize_camera(bins))
+        atomic_write_text(jsonl, "".join(json.dumps(line) + "\n" for line in lines))
+        atomic_write_text(marker, json.dumps({**settings, "video": str(mp4.resolve()), "n_frames": len(frames),
+                                              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                             indent=1))
+        written.append(jsonl)
+        n_frames_total += len(frames)
+        bar.set_postfix(fps=f"{n_frames_total / max(time.time() - t0, 1e-9):.1f}")
+    return written
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(Args, argv)
+    if not args.videos:
+        print("vpt-rl label: give at least one video or folder", file=sys.stderr)
+        return 2
+    if not args.idm_model:
+        print("vpt-rl label: --idm-model is required", file=sys.stderr)
+        return 2
+    out = label_videos(args.videos, args.idm_model, args.idm_weights, timesteps=args.timesteps,
+                       batch_size=args.batch_size, device=args.device, out_dir=args.out_dir,
+                       overwrite=args.overwrite, progress=args.progress)
+    print(f"labelled {len(out)} videos")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
