@@ -68,8 +68,9 @@ def main(argv=None) -> int:
     for name, a in agents.items():
         headline[f"mean_return[{name}]"] = a["mean_return"]
     acc = results.get("pseudo_labels") or {}
-    if acc.get("frames"):
+    if acc.get("n_frames"):
         headline["pseudo_label_keypress_accuracy"] = acc.get("keypress_accuracy")
+        headline["pseudo_label_button_accuracy"] = acc.get("button_accuracy")
         headline["pseudo_label_camera_r2"] = acc.get("camera_r2")
     headline["pipeline_wall_s_this_call"] = round(wall, 1)
     headline["pipeline_stage_s_total"] = round(sum(m.get("seconds") or 0 for m in markers.values()), 1)

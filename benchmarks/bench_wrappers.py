@@ -117,9 +117,13 @@ def main(args: Args) -> dict:
     res["stack_overhead_ms_per_step"] = res["minelite_vpt_stack_ms_per_step"] - res["minelite_raw_ms_per_step"]
     result = {
         "benchmark": "wrappers",
-        "args": dataclasses.asdict(args),
+        "args": {**dataclasses.asdict(args), "out": os.path.relpath(args.out)},
         "machine": platform.processor() or platform.machine(),
         "results": {k: round(v, 3) for k, v in res.items()},
+        "headline": {
+            "wrapper_stack_us_per_step_360x640": round(res["null_env_stack_360x640_us_per_step"], 1),
+            "wrapper_stack_us_per_step_128": round(res["null_env_stack_128_us_per_step"], 1),
+        },
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(args.out), suffix=".tmp")

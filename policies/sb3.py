@@ -1153,8 +1153,17 @@ class VPTPPO(PPO):
 
 
 def _img_shape_hint(policy_kwargs: Optional[Dict[str, Any]]) -> Tuple[int, ...]:
-    """The image shape to validate an env against before the network exists (always 128x128x3 so far)."""
-    return POV_SHAPE
+    """The image shape to validate an env against before the network exists (128x128x3 for every
+    released model; a custom ``config`` may choose another)."""
+    pk = policy_kwargs or {}
+    src = pk.get("config") if pk.get("config") is not None else pk.get("model")
+    if src is None:
+        return POV_SHAPE
+    try:
+        cfg, _ = _config_from(src)
+    except (ValueError, TypeError, OSError):
+        return POV_SHAPE  # the policy constructor reports a bad config with its own message
+    return tuple(int(v) for v in cfg.img_shape)
 
 
 def _state_batch(state: State) -> int:

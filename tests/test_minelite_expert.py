@@ -25,7 +25,7 @@ def test_expert_reaches_stone_pickaxe_on_a_fixed_seed(stone_run):
     order = ["oak_log", "oak_planks", "crafting_table", "wooden_pickaxe", "cobblestone", "stone_pickaxe"]
     ticks = [m[k] for k in order]
     assert ticks == sorted(ticks), m
-    assert len(actions) == m["stone_pickaxe"] + 1  # stop_at ends the episode on that tick
+    assert len(actions) == m["stone_pickaxe"]  # milestone = ticks played when first held; stop_at ends there
 
 
 def test_expert_uses_only_keys_the_vpt_agent_has(stone_run):

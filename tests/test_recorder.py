@@ -318,3 +318,63 @@ def test_actions_equal_compares_keys_and_camera():
     assert actions_equal(a, b)
     b["jump"] = 1
     assert not actions_equal(a, b)
+
+
+def test_record_command_writes_segments_and_index_and_resumes(tmp_path, capsys):
+    from vpt_rl.commands import record
+
+    out = tmp_path / "rec"
+    argv = ["--episodes", "2", "--out", str(out), "--seed", "7", "--max-ticks", "40", "--no-progress"]
+    assert record.main(argv) == 0
+    names = ["minelite-expert-s0007-e0000-000", "minelite-expert-s0008-e0001-000"]
+    for n in names:
+        assert segment_complete(out, n)
+        assert len((out / f"{n}.jsonl").read_text().splitlines()) == 40
+        assert len(list(iter_video_frames(out / f"{n}.mp4"))) == 40
+    index = json.loads((out / "index.json").read_text())
+    assert index["relpaths"] == names and index["basedir"] == str(out.resolve())
+    mtimes = [(out / f"{n}.mp4").stat().st_mtime_ns for n in names]
+    capsys.readouterr()
+    # a half-written third episode (killed process) must not count as recorded
+    (out / "minelite-expert-s0009-e0002-000.mp4.partial").write_bytes(b"junk")
+    assert record.main(["--episodes", "3"] + argv[2:]) == 0
+    text = capsys.readouterr().out
+    assert "recorded 1 episode(s), skipped 2" in text
+    assert [(out / f"{n}.mp4").stat().st_mtime_ns for n in names] == mtimes
+    assert segment_complete(out, "minelite-expert-s0009-e0002-000")
+    assert not (out / "minelite-expert-s0009-e0002-000.mp4.partial").exists()
+
+
+def test_record_command_refuses_bad_arguments(tmp_path):
+    from vpt_rl.commands import record
+
+    with pytest.raises(SystemExit):
+        record.main(["--episodes", "0", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        record.main(["--episodes", "1", "--out", str(tmp_path), "--resolution", "127x128"])
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        record.parse_resolution("big")
+
+
+def test_view_command_writes_video_gif_and_contact_sheet(tmp_path, capsys):
+    import cv2
+
+    from vpt_rl.commands import view
+
+    _run(tmp_path, n=60)
+    seg = tmp_path / "minelite-test-s0000-e0000-000.mp4"
+    out = tmp_path / "view"
+    assert view.main([str(seg), "--out", str(out)]) == 0
+    stem = "minelite-test-s0000-e0000-000"
+    video = list(iter_video_frames(out / f"{stem}_view.mp4"))
+    assert len(video) == 60
+    # 64x96 frames enlarged 6x (to ~360 px high) plus the caption strip
+    assert video[0].shape == (64 * 6 + view.CAPTION_H, 96 * 6, 3)
+    gif = list(iter_video_frames(out / f"{stem}.gif"))
+    assert 1 <= len(gif) <= 60
+    sheet = cv2.imread(str(out / f"{stem}_contact.png"))
+    assert sheet is not None and sheet.shape[0] > 100 and sheet.shape[1] > 100
+    with pytest.raises(SystemExit):
+        view.main(["--out", str(out)])  # neither a segment nor --seed
+    with pytest.raises(FileNotFoundError):
+        view.main([str(tmp_path / "missing.mp4"), "--out", str(out)])

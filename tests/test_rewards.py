@@ -141,3 +141,12 @@ def test_custom_table_and_errors():
         resolve_table({"dirt": 1.0})
     with pytest.raises(ValueError, match="cap"):
         ItemReward(1.0, cap=0)
+
+
+def test_module_docstring_example_runs():
+    import doctest
+
+    from vpt_rl.envs import rewards
+
+    result = doctest.testmod(rewards)
+    assert result.failed == 0 and result.attempted >= 4

@@ -357,6 +357,11 @@ def test_minelite_full_stack_spaces_and_check_env():
     assert env.observation_space == spaces.Dict({"pov": spaces.Box(0, 255, (128, 128, 3), np.uint8)})
     assert env.action_space == spaces.MultiDiscrete([8641, 121])
     _check_env_no_warnings(env)
+    sb3_checker = pytest.importorskip("stable_baselines3.common.env_checker")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb3_checker.check_env(make_vpt_env(MINELITE, max_steps=40, **SMALL_WORLD))
+    assert not [str(w.message) for w in caught]
 
 
 def test_minelite_full_stack_episode_and_stats():
@@ -446,3 +451,12 @@ def test_scripted_expert_through_joint_action_space():
             break
     assert info[MILESTONES_KEY]["log"] and info[MILESTONES_KEY]["planks"] and info[MILESTONES_KEY]["crafting_table"]
     assert info[EXTRA_STATS_KEY]["episode_return"] >= 3.0
+
+
+def test_wrapper_docstring_examples_run():
+    import doctest
+
+    from vpt_rl.envs import wrappers
+
+    result = doctest.testmod(wrappers)
+    assert result.failed == 0 and result.attempted >= 15

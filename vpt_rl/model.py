@@ -363,20 +363,21 @@ IDM_PRESETS: Dict[str, IDMConfig] = {
 
 
 class GroupNorm(nn.GroupNorm):
-    """``nn.GroupNorm`` (same parameters and keys) with a layout-independent path for ``groups == 1``.
+    """``nn.GroupNorm`` (same parameters and keys) that runs on a fixed memory layout.
 
-    PyTorch's channels-last GroupNorm kernel is ~6x less accurate than its NCHW kernel in float32
-    (one-pass variance); this computes a two-pass ``var_mean`` over (C, H, W) and then ``x * a + b`` with
-    ``a = gamma * rstd``, ``b = beta - a * mean`` like the NCHW kernel, on either memory layout.
+    PyTorch's float32 GroupNorm gives slightly different results on channels-last and on contiguous
+    memory (the channels-last kernel uses a one-pass variance, ~1e-5 relative). The official code runs the
+    policy CNN on channels-last memory (its HWC -> CHW permute is a view) and the batch-1 IDM on contiguous
+    memory, so each network pins the layout the official code used: parity to ~1e-6 instead of ~3e-5.
     """
 
+    channels_last: bool = True
+    winograd: bool = True  # in the batch-1 NNPACK path (already ~1e-5 off) stay on contiguous memory
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.num_groups != 1 or x.dim() != 4 or not self.affine:
-            return F.group_norm(x.contiguous(), self.num_groups, self.weight, self.bias, self.eps)
-        var, mean = torch.var_mean(x, dim=(1, 2, 3), keepdim=True, correction=0)
-        a = torch.rsqrt(var + self.eps) * self.weight.view(1, -1, 1, 1)  # (N, C, 1, 1)
-        b = self.bias.view(1, -1, 1, 1) - a * mean
-        return torch.addcmul(b, x, a)
+        cl = self.channels_last and x.dim() == 4 and not (self.winograd and _nnpack_eligible(x))
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        return F.group_norm(x.contiguous(memory_format=fmt), self.num_groups, self.weight, self.bias, self.eps)
 
 
 def _fan_in_rescale_(weight: torch.Tensor, scale: float) -> None:
@@ -434,10 +435,14 @@ _NNPACK_OK: Optional[bool] = None
 def _nnpack_applies(x: torch.Tensor, layer: nn.Module) -> bool:
     """NNPACK's Winograd convolution is ~2x faster than oneDNN for a single image on CPU (measured on the
     2-core AVX-512 dev box), but has no backward; use it for batch-1 float32 inference only."""
+    return layer.in_channels >= 8 and _nnpack_eligible(x)
+
+
+def _nnpack_eligible(x: torch.Tensor) -> bool:
     global _NNPACK_OK
     if x.shape[0] != 1 or x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
         return False
-    if layer.in_channels < 8 or torch.is_autocast_cpu_enabled():
+    if torch.is_autocast_cpu_enabled():
         return False
     if _NNPACK_OK is None:
         _NNPACK_OK = bool(torch.backends.nnpack.is_available()) and torch._nnpack_available()  # also initialises it
@@ -478,13 +483,15 @@ class CnnDownStack(nn.Module):
         self.n = GroupNorm(post_pool_groups, outchan) if post_pool_groups is not None else None
         block_scale = init_scale / math.sqrt(nblock)
         self.blocks = nn.ModuleList(CnnBasicBlock(outchan, block_scale, groups) for _ in range(nblock))
-        self.channels_last = True
+        self.fast_pool = True
 
     def forward(self, x):
         x = self.firstconv(x)
-        if self.channels_last:  # CPU max-pool is ~10x faster on channels-last memory
+        if self.fast_pool:  # CPU max-pool is ~10x faster on channels-last memory (and exact either way)
             x = x.contiguous(memory_format=torch.channels_last)
         x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
+        if self.firstconv.winograd and _nnpack_eligible(x):
+            x = x.contiguous()  # the batch-1 NNPACK path runs on contiguous (NCHW) memory
         if self.n is not None:
             x = self.n(x)
         for block in self.blocks:
@@ -506,7 +513,11 @@ class ImpalaCNN(nn.Module):
             c, h, w = outchan, (h + 1) // 2, (w + 1) // 2
         self.stacks = nn.ModuleList(stacks)
         self.dense = FanInLayer("linear", c * h * w, outsize, norm="layer", init_scale=1.4)
-        self.channels_last = True
+        # parity: memory layout of the official run (policy: channels-last; batch-1 IDM: contiguous)
+        self.channels_last = not first_conv_norm
+        for m in self.modules():
+            if isinstance(m, GroupNorm):
+                m.channels_last = self.channels_last
 
     def forward(self, x_bthwc: torch.Tensor) -> torch.Tensor:
         b, t = x_bthwc.shape[:2]
@@ -917,11 +928,12 @@ class PolicyNet(nn.Module):
         """EWMA update with value targets ``x`` (any shape; mean over all elements), beta 0.99999."""
         self.value_head.normalizer.update(x)
 
-    def set_fast(self, sdpa: bool = True, channels_last: bool = True, winograd: bool = True) -> "PolicyNet":
-        """Choose the fast paths (all on by default): fused attention (``F.scaled_dot_product_attention``),
-        channels-last convolutions/pooling, and NNPACK Winograd convolutions for batch-1 inference.
-        All off = the official computation order (used as the benchmark baseline)."""
-        _set_fast(self, sdpa, channels_last, winograd)
+    def set_fast(self, sdpa: bool = True, fast_pool: bool = True, winograd: bool = True) -> "PolicyNet":
+        """Choose the fast paths (all on by default): fused attention (``F.scaled_dot_product_attention``
+        with the mask and relative bias as one additive float mask), max-pooling on channels-last memory,
+        and NNPACK Winograd convolutions for batch-1 inference without autograd. All off = the official
+        computation order (the benchmark baseline)."""
+        _set_fast(self, sdpa, fast_pool, winograd)
         return self
 
 
@@ -965,19 +977,19 @@ class IDMNet(nn.Module):
         """Argmax actions for a window: ``(buttons (B, T, 20) 0/1, camera (B, T, 2) bins)``."""
         return idm_argmax(self(img))
 
-    def set_fast(self, sdpa: bool = True, channels_last: bool = True, winograd: bool = True) -> "IDMNet":
+    def set_fast(self, sdpa: bool = True, fast_pool: bool = True, winograd: bool = True) -> "IDMNet":
         """Choose the fast paths (see :meth:`PolicyNet.set_fast`)."""
-        _set_fast(self, sdpa, channels_last, winograd)
+        _set_fast(self, sdpa, fast_pool, winograd)
         return self
 
 
-def _set_fast(module: nn.Module, sdpa: bool, channels_last: bool, winograd: bool) -> None:
+def _set_fast(module: nn.Module, sdpa: bool, fast_pool: bool, winograd: bool) -> None:
     for m in module.modules():
         if isinstance(m, SelfAttentionLayer):
             m.use_sdpa = bool(sdpa)
-        if isinstance(m, (ImpalaCNN, CnnDownStack)):
-            m.channels_last = bool(channels_last)
-        if isinstance(m, FanInLayer) and isinstance(m.layer, nn.Conv2d):
+        if isinstance(m, CnnDownStack):
+            m.fast_pool = bool(fast_pool)
+        if isinstance(m, FanInLayer) and isinstance(m.layer, nn.Conv2d) or isinstance(m, GroupNorm):
             m.winograd = bool(winograd)
 
 

@@ -439,12 +439,11 @@ class MineLiteEnv(gym.Env):
         keys = {}
         for k in BUTTON_KEYS:
             v = action.get(k, 0)
-            if type(v) is int or type(v) is bool:
+            if isinstance(v, (int, np.integer)):  # int, bool, numpy integer scalars
                 iv = int(v)
             else:
                 arr = np.asarray(v)
-                if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool
-                                           or np.issubdtype(arr.dtype, np.floating)):
+                if arr.shape != () or arr.dtype.kind not in "biuf":
                     raise ValueError(f"action[{k!r}] must be a scalar 0 or 1, got {v!r}")
                 iv = int(arr)
                 if iv != arr:
@@ -638,7 +637,8 @@ class MineLiteEnv(gym.Env):
         yr, pr = math.radians(p.yaw), math.radians(p.pitch)
         fwd = np.array([-math.sin(yr) * math.cos(pr), -math.sin(pr), math.cos(yr) * math.cos(pr)])
         right = np.array([-math.cos(yr), 0.0, -math.sin(yr)])
-        up = np.cross(right, fwd)
+        up = np.array([right[1] * fwd[2] - right[2] * fwd[1], right[2] * fwd[0] - right[0] * fwd[2],
+                       right[0] * fwd[1] - right[1] * fwd[0]])  # right x forward
         tgt = np.array(self._target[0] if self._target is not None else (-1, -1, -1), dtype=np.int64)
         stage = 0
         if self._mine_target is not None and self._mine_progress > 0:

@@ -31,7 +31,7 @@ Example::
         obs, r, term, trunc, info = env.step(expert.act(obs))
         if term or trunc:
             break
-    print(expert.milestones)   # {'log': 52, 'crafting_table': 480, ...}: first tick each item was held
+    print(expert.milestones)   # {'oak_log': 102, ...}: ticks played when each item was first held
 """
 from __future__ import annotations
 
@@ -53,7 +53,6 @@ PICKAXES = ("wooden_pickaxe", "stone_pickaxe", "iron_pickaxe", "diamond_pickaxe"
 DEG_PER_PIXEL = 0.15  # MineRL: 360 / 2400 degrees per mouse pixel (screens.py uses the same)
 REACH = 4.5  # env.py
 EYE = 1.62
-LOGS_WANTED = 5  # 20 planks: 2 tables (8), 2 x sticks (4), wooden pickaxe (3), fuel (2) and spare
 Action = Dict[str, Any]
 Skill = Generator[Action, None, bool]
 
@@ -410,6 +409,19 @@ class ScriptedExpert:
         i = int(np.argmin(d))
         return tuple(int(v) for v in cells[i]) if d[i] <= radius else None
 
+    def visible(self, cell: Tuple[int, int, int]) -> bool:
+        """Whether the ray from the eyes to the centre of ``cell`` hits ``cell`` first."""
+        from vpt_rl.envs.minelite.render import pick_block
+
+        g = self.game
+        e = g.player.eye_pos
+        d = np.array(cell, dtype=np.float64) + 0.5 - e
+        n = float(np.linalg.norm(d))
+        if n < 1e-6:
+            return True
+        res = pick_block(g.world.blocks, e, d / n, n + 0.5)
+        return bool(res[0]) and (int(res[1]), int(res[2]), int(res[3])) == tuple(cell)
+
     def open_block(self, cell: Tuple[int, int, int], kind: str, timeout: int = 120) -> Skill:
         """Look at a crafting table / furnace and right-click it until its screen is open."""
         g = self.game
@@ -517,8 +529,9 @@ class ScriptedExpert:
             cell = None
             for b in wanted:
                 cell = self.find_near(b, radius=3.6)
-                if cell is not None:
-                    break
+                if cell is not None and (b != W.COAL_ORE or self.visible(cell)):
+                    break  # coal only when in sight: digging to it with a wooden pickaxe is slow
+                cell = None
             if cell is None:
                 return True
             yield from self.select_pickaxe()
@@ -684,12 +697,13 @@ class ScriptedExpert:
             planks_potential = self.count("oak_planks") + 4 * self.count("oak_log")
             ok = True
             if tier == 0:
-                have_table = self.count("crafting_table") > 0 or self.find_near(W.CRAFTING_TABLE) is not None
-                need = 3 + (2 if self.count("stick") < 2 else 0) + (0 if have_table else 4)
-                if self.count("oak_log") < LOGS_WANTED and planks_potential < need + 9:
+                tables = self.count("crafting_table") + (self.find_near(W.CRAFTING_TABLE) is not None)
+                # wooden pickaxe 3, sticks 2, two tables, and 4 for later sticks and furnace fuel
+                need = 3 + (2 if self.count("stick") < 2 else 0) + 4 * max(0, 2 - tables) + 4
+                if planks_potential < need:
                     self.phase = "logs"
                     ok = yield from self.chop_tree()
-                elif self.count("oak_log") > 0 or (self.count("stick") < 2) or not have_table:
+                elif self.count("oak_log") > 0 or (self.count("stick") < 2) or not tables:
                     ok = yield from self.craft_basics()
                 else:
                     ok = yield from self.at_table([("wooden_pickaxe", 1)], take_back=False)

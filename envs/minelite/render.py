@@ -140,13 +140,37 @@ CRACKS = make_crack_masks()
 
 # --- raycasting kernels --------------------------------------------------------------------------
 
+TILE_SHIFT = 2  # the raycaster skips 4x4-column tiles whose blocks all lie below the ray
+
+
+@njit(cache=True, nogil=True)
+def tile_heights(blocks, shift):
+    """int64 (ceil(X / 2^shift), ceil(Z / 2^shift)): 1 + the highest non-air y in each tile (0 = empty)."""
+    X = blocks.shape[0]
+    Y = blocks.shape[1]
+    Z = blocks.shape[2]
+    n = 1 << shift
+    th = np.zeros(((X + n - 1) >> shift, (Z + n - 1) >> shift), dtype=np.int64)
+    for x in range(X):
+        for z in range(Z):
+            h = 0
+            for y in range(Y - 1, -1, -1):
+                if blocks[x, y, z] != 0:
+                    h = y + 1
+                    break
+            if h > th[x >> shift, z >> shift]:
+                th[x >> shift, z >> shift] = h
+    return th
+
+
 @njit(cache=True, fastmath=True, nogil=True)
 def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, fog_start,
                  target, crack_stage, cracks, sky_top, sky_horizon, void, out):
     """Raycast the world into ``out`` (H, W, 3) uint8.
 
-    Rays above the highest block going up stop early (they see the sky). ``target`` int64[3]
-    (x, y, z) of the targeted block (x < 0 for none); ``crack_stage`` 0 (none) .. 10.
+    A 3-D DDA per pixel; while the ray is above every block of the 4x4-column tile it is in, it jumps to
+    the tile's exit. ``target`` int64[3] (x, y, z) of the targeted block (x < 0 for none);
+    ``crack_stage`` 0 (none) .. 10.
     """
     H = out.shape[0]
     Wd = out.shape[1]
@@ -157,19 +181,16 @@ def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, 
     ey = eye[1]
     ez = eye[2]
     fog_span = max(view_dist - fog_start, 1e-6)
-    ytop = 0  # no block at y >= ytop
-    for yy in range(Y - 1, -1, -1):
-        found = False
-        for xx in range(X):
-            for zz in range(Z):
-                if blocks[xx, yy, zz] != 0:
-                    found = True
-                    break
-            if found:
-                break
-        if found:
-            ytop = yy + 1
-            break
+    th = tile_heights(blocks, TILE_SHIFT)
+    ytop = 0
+    for a in range(th.shape[0]):
+        for c in range(th.shape[1]):
+            if th[a, c] > ytop:
+                ytop = th[a, c]
+    n = 1 << TILE_SHIFT
+    ex0 = int(math.floor(ex))
+    ey0 = int(math.floor(ey))
+    ez0 = int(math.floor(ez))
     for i in range(H):
         sy = (1.0 - 2.0 * (i + 0.5) / H) * tan_half
         for j in range(Wd):
@@ -181,15 +202,18 @@ def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, 
             dx *= inv
             dy *= inv
             dz *= inv
-            ix = int(math.floor(ex))
-            iy = int(math.floor(ey))
-            iz = int(math.floor(ez))
+            ix = ex0
+            iy = ey0
+            iz = ez0
             stx = 1 if dx > 0 else -1
             sty = 1 if dy > 0 else -1
             stz = 1 if dz > 0 else -1
-            tdx = abs(1.0 / dx) if dx != 0.0 else 1e30
-            tdy = abs(1.0 / dy) if dy != 0.0 else 1e30
-            tdz = abs(1.0 / dz) if dz != 0.0 else 1e30
+            idx = 1.0 / dx if dx != 0.0 else 1e30
+            idy = 1.0 / dy if dy != 0.0 else 1e30
+            idz = 1.0 / dz if dz != 0.0 else 1e30
+            tdx = abs(idx)
+            tdy = abs(idy)
+            tdz = abs(idz)
             tmx = ((ix + 1.0 - ex) if dx > 0 else (ex - ix)) * tdx if dx != 0.0 else 1e30
             tmy = ((iy + 1.0 - ey) if dy > 0 else (ey - iy)) * tdy if dy != 0.0 else 1e30
             tmz = ((iz + 1.0 - ez) if dz > 0 else (ez - iz)) * tdz if dz != 0.0 else 1e30
@@ -198,22 +222,48 @@ def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, 
             hit = 0
             b = 0
             while True:
-                if 0 <= ix < X and 0 <= iy < Y and 0 <= iz < Z:
-                    b = blocks[ix, iy, iz]
-                    if b != 0:
-                        hit = 1
+                if 0 <= ix < X and 0 <= iz < Z:
+                    if iy >= ytop:
+                        if dy >= 0.0:
+                            break
+                    elif iy >= 0:
+                        b = blocks[ix, iy, iz]
+                        if b != 0:
+                            hit = 1
+                            break
+                    else:
                         break
-                    elif iy >= ytop and dy >= 0.0:
-                        break
+                    h = th[ix >> TILE_SHIFT, iz >> TILE_SHIFT]
+                    if iy >= h:
+                        # the ray is above this tile's blocks: jump to where it leaves the tile, if it stays above
+                        bx = (ix >> TILE_SHIFT) << TILE_SHIFT
+                        bz = (iz >> TILE_SHIFT) << TILE_SHIFT
+                        txe = ((bx + n - ex) * idx if dx > 0 else (bx - ex) * idx) if dx != 0.0 else 1e30
+                        tze = ((bz + n - ez) * idz if dz > 0 else (bz - ez) * idz) if dz != 0.0 else 1e30
+                        te = min(txe, tze)
+                        if te > t and ey + te * dy >= h:
+                            if te > view_dist:
+                                break
+                            t = te
+                            if txe <= tze:
+                                axis = 0
+                                ix = bx + n if dx > 0 else bx - 1
+                                iz = int(math.floor(ez + te * dz))
+                            else:
+                                axis = 2
+                                iz = bz + n if dz > 0 else bz - 1
+                                ix = int(math.floor(ex + te * dx))
+                            iy = int(math.floor(ey + te * dy))
+                            tmx = ((ix + (1.0 if dx > 0 else 0.0)) - ex) * idx if dx != 0.0 else 1e30
+                            tmy = ((iy + (1.0 if dy > 0 else 0.0)) - ey) * idy if dy != 0.0 else 1e30
+                            tmz = ((iz + (1.0 if dz > 0 else 0.0)) - ez) * idz if dz != 0.0 else 1e30
+                            if axis == 0:
+                                tmx = te + tdx
+                            else:
+                                tmz = te + tdz
+                            continue
                 else:
-                    if iy >= Y and dy >= 0.0:
-                        break
-                    if iy < 0:
-                        break
-                    if (ix < 0 and dx <= 0.0) or (ix >= X and dx >= 0.0):
-                        break
-                    if (iz < 0 and dz <= 0.0) or (iz >= Z and dz >= 0.0):
-                        break
+                    break
                 if tmx < tmy and tmx < tmz:
                     t = tmx
                     ix += stx
@@ -232,20 +282,17 @@ def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, 
                 if t > view_dist:
                     break
             if hit == 0:
-                # sky colour for this direction
+                # sky colour for this direction (a gradient gives pitch cues); below the horizon a haze
                 if dy >= 0.0:
                     s = min(1.0, dy * 1.6)
-                    r0 = sky_horizon[0] + (sky_top[0] - sky_horizon[0]) * s
-                    g0 = sky_horizon[1] + (sky_top[1] - sky_horizon[1]) * s
-                    b0 = sky_horizon[2] + (sky_top[2] - sky_horizon[2]) * s
+                    out[i, j, 0] = np.uint8(sky_horizon[0] + (sky_top[0] - sky_horizon[0]) * s)
+                    out[i, j, 1] = np.uint8(sky_horizon[1] + (sky_top[1] - sky_horizon[1]) * s)
+                    out[i, j, 2] = np.uint8(sky_horizon[2] + (sky_top[2] - sky_horizon[2]) * s)
                 else:
                     s = min(1.0, -dy * 3.0)
-                    r0 = sky_horizon[0] + (void[0] - sky_horizon[0]) * s
-                    g0 = sky_horizon[1] + (void[1] - sky_horizon[1]) * s
-                    b0 = sky_horizon[2] + (void[2] - sky_horizon[2]) * s
-                out[i, j, 0] = np.uint8(r0)
-                out[i, j, 1] = np.uint8(g0)
-                out[i, j, 2] = np.uint8(b0)
+                    out[i, j, 0] = np.uint8(sky_horizon[0] + (void[0] - sky_horizon[0]) * s)
+                    out[i, j, 1] = np.uint8(sky_horizon[1] + (void[1] - sky_horizon[1]) * s)
+                    out[i, j, 2] = np.uint8(sky_horizon[2] + (void[2] - sky_horizon[2]) * s)
                 continue
             px = ex + t * dx
             py = ey + t * dy
@@ -534,10 +581,7 @@ class Hud:
 
     def __init__(self, height: int, width: int):
         self.h, self.w = int(height), int(width)
-        self._hud_key = None
-        self._hud = None  # (y0, y1, x0, x1, rgb uint16, alpha uint16)
-        self._gui_key = None
-        self._gui = None
+        self._cache: Dict[tuple, object] = {}  # overlay key -> (y0, y1, x0, x1, rgb uint16, alpha uint16)
         self._cursor = self._scale_sprite(cursor_sprite())
         cl = max(2, int(round(5 * self.h / GUI_H)))
         self._cross_len = cl
@@ -558,6 +602,12 @@ class Hud:
         w = max(2, int(round(16 * self.w / GUI_W)))
         return cv2.resize(sprite, (w, h), interpolation=cv2.INTER_AREA if w < 16 else cv2.INTER_NEAREST)
 
+    def _store(self, key: tuple, ov):
+        if len(self._cache) >= 256:  # bounded: forget everything (rebuilding is cheap enough)
+            self._cache.clear()
+        self._cache[key] = ov
+        return ov
+
     @staticmethod
     def _blend(frame: np.ndarray, ov) -> None:
         if ov is None:
@@ -569,8 +619,9 @@ class Hud:
     def draw_hud(self, frame: np.ndarray, hotbar_items: Sequence[int], hotbar_counts: Sequence[int], selected: int,
                  life: float, food: int, crosshair: bool) -> None:
         """Hotbar (icons, counts, selected frame), hearts and food, and the crosshair, in place."""
-        key = (tuple(hotbar_items), tuple(hotbar_counts), int(selected), int(math.ceil(life)), int(food))
-        if key != self._hud_key:
+        key = ("hud", tuple(hotbar_items), tuple(hotbar_counts), int(selected), int(math.ceil(life)), int(food))
+        ov = self._cache.get(key, False)
+        if ov is False:
             c = np.zeros((GUI_H, GUI_W, 4), np.uint8)
             x0, y0 = HOTBAR_X0, HOTBAR_Y0
             _rect(c, x0, y0, x0 + 182, y0 + 22, (60, 60, 60), 200)
@@ -596,9 +647,8 @@ class Hud:
                 _rect(c, fx, fy, fx + 7, fy + 7, (30, 20, 10))
                 if food - 2 * k >= 1:
                     _rect(c, fx + 1, fy + 1, fx + 6, fy + 6, (190, 120, 50))
-            self._hud = self._finish(c)
-            self._hud_key = key
-        self._blend(frame, self._hud)
+            ov = self._store(key, self._finish(c))
+        self._blend(frame, ov)
         if crosshair:
             cy, cx = self.h // 2, self.w // 2
             L = self._cross_len
@@ -610,9 +660,10 @@ class Hud:
     def draw_gui(self, frame: np.ndarray, screen, slot_items: np.ndarray, slot_counts: np.ndarray,
                  enabled: Dict[str, bool], fuel: float) -> None:
         """Dim the frame and draw ``screen`` (panel, buttons, slots) and its cursor, in place."""
-        key = (screen.kind, tuple(slot_items.tolist()), tuple(slot_counts.tolist()), tuple(sorted(enabled.items())),
-               round(float(fuel), 3))
-        if key != self._gui_key:
+        key = ("gui", screen.kind, tuple(slot_items.tolist()), tuple(slot_counts.tolist()),
+               tuple(sorted(enabled.items())), round(float(fuel), 3))
+        ov = self._cache.get(key, False)
+        if ov is False:
             c = np.zeros((GUI_H, GUI_W, 4), np.uint8)
             px0, py0, px1, py1 = screen.panel_rect
             _rect(c, px0, py0, px1, py1, (198, 198, 198))
@@ -637,11 +688,10 @@ class Hud:
             for k in range(N_INVENTORY_SLOTS):
                 x0, y0, x1, y1 = screen.slot_rect(k)
                 _slot(c, x0, y0, x1 - x0, int(slot_items[k]), int(slot_counts[k]), 1)
-            self._gui = self._finish(c)
-            self._gui_key = key
+            ov = self._store(key, self._finish(c))
         frame >>= 1  # Minecraft dims the world behind a screen
         frame += frame >> 2
-        self._blend(frame, self._gui)
+        self._blend(frame, ov)
         # cursor: its tip at the cursor position (GUI px) scaled to the frame
         cx = int(round(screen.cursor[0] * self.w / GUI_W))
         cy = int(round(screen.cursor[1] * self.h / GUI_H))

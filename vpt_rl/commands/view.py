@@ -122,7 +122,10 @@ def contact_sheet(frames: Sequence[np.ndarray], meta: Sequence[tuple], n: int = 
                 break
         else:
             picked = picked[:n]
-    h, w = frames[0].shape[:2]
+    if frames[0].shape[1] > 320:  # keep the sheet a few MB at most
+        frames = {i: cv2.resize(frames[i], (frames[i].shape[1] // 2, frames[i].shape[0] // 2),
+                                interpolation=cv2.INTER_AREA) for i in picked}
+    h, w = frames[picked[0]].shape[:2]
     rows = (len(picked) + cols - 1) // cols
     sheet = np.full((rows * (h + 4) + 4, cols * (w + 4) + 4, 3), 60, np.uint8)
     for j, i in enumerate(picked):
@@ -135,7 +138,7 @@ def contact_sheet(frames: Sequence[np.ndarray], meta: Sequence[tuple], n: int = 
     return sheet
 
 
-def view_segment(mp4_path: Path, out_dir: Path, gif_fps: int = 5, gif_max_frames: int = 300) -> dict:
+def view_segment(mp4_path: Path, out_dir: Path, gif_fps: int = 5, gif_max_frames: int = 150) -> dict:
     """Write ``NAME_view.mp4``, ``NAME.gif`` and ``NAME_contact.png`` for one segment; return their paths."""
     mp4_path = Path(mp4_path)
     if not mp4_path.is_file():
@@ -152,7 +155,7 @@ def view_segment(mp4_path: Path, out_dir: Path, gif_fps: int = 5, gif_max_frames
              "contact_sheet": out_dir / f"{name}_contact.png"}
     _write_video(paths["video"], frames, fps=20, codec="libx264")
     step = max(20 // gif_fps, int(np.ceil(len(frames) / gif_max_frames)))
-    small = [cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA) for f in frames[::step]]
+    small = [cv2.resize(f, (f.shape[1] // 3, f.shape[0] // 3), interpolation=cv2.INTER_AREA) for f in frames[::step]]
     _write_video(paths["gif"], small, fps=max(1, round(20 / step)), codec="gif")
     sheet = contact_sheet(frames, meta)
     tmp = paths["contact_sheet"].with_name(paths["contact_sheet"].name + ".partial.png")
