@@ -95,6 +95,7 @@ def main(argv=None) -> int:
         "episodes": {str(s): done[s] for s in seeds},
     }
     _atomic_json(out, result)
+    partial.unlink(missing_ok=True)  # the checkpoint is only for resuming an interrupted run
     print(f"expert over {n} seeds, {args.max_ticks} ticks: " + ", ".join(f"{m} {rates[m]:.0%}" for m in REPORTED)
           + f" ({result['env_ticks_per_s']} ticks/s) -> {out}")
     return 0

@@ -171,25 +171,23 @@ def _config_from(config: Any) -> Tuple[PolicyConfig, Optional[float]]:
 
 
 def _build_net(model: Optional[str], weights: Optional[str], config: Any, temperature: Optional[float]) -> PolicyNet:
+    from vpt_rl.checkpoint import check_state_dict, load_policy, read_weights
+
     if model is not None and config is not None:
         raise ValueError(f"give either model={model!r} (a .model file) or config={config!r}, not both")
     if model is None and config is None:
         raise ValueError("VPTPolicy needs policy_kwargs model=<.model file> (with weights=<.weights>) or config=<preset name>")
     if model is not None:
+        net = load_policy(str(model), None if weights is None else str(weights), device="cpu")
+    else:
+        cfg, file_temp = _config_from(config)
+        net = PolicyNet(cfg, temperature=file_temp if file_temp is not None else 1.0)
         if weights is not None:
-            from vpt_rl.checkpoint import load_policy
-
-            net = load_policy(str(model), str(weights), device="cpu")
-            if temperature is not None:
-                net = _with_temperature(net, temperature)
-            return net
-        config = model
-    cfg, file_temp = _config_from(config)
-    temp = temperature if temperature is not None else (file_temp if file_temp is not None else 1.0)
-    net = PolicyNet(cfg, temperature=float(temp))
-    if weights is not None:
-        sd = th.load(str(weights), map_location="cpu", weights_only=True)
-        net.load_state_dict(sd, strict=True)
+            sd = read_weights(str(weights))
+            check_state_dict(net, sd, source=repr(str(weights)))
+            net.load_state_dict(sd, strict=True)
+    if temperature is not None and float(temperature) != net.temperature:
+        net = _with_temperature(net, temperature)
     return net
 
 
@@ -1015,25 +1013,36 @@ class VPTPPO(PPO):
         super().dump_logs(iteration)
 
     # --- training ------------------------------------------------------------------------------------------
-    def replay_log_probs(self) -> np.ndarray:
+    def replay(self) -> Dict[str, np.ndarray]:
         """Re-run every stored sequence from its stored memory (in ``chunk_len`` chunks, carrying the memory)
-        and return the log-probs of the stored actions, shape (n_steps, n_envs). Equals the buffer's
-        ``log_probs`` when the replay is exact."""
+        with the current policy, without gradients.
+
+        :return: ``log_probs`` of the stored actions (n_steps, n_envs) - equal to the buffer's ``log_probs``
+            when the policy has not changed since the rollout - and ``kl_prior``, KL(prior || pi) per step
+            from the stored prior probabilities (zeros without a prior).
+        """
         buf = self.rollout_buffer
-        out = np.zeros((buf.n_steps, buf.n_envs), dtype=np.float32)
+        shape = (buf.n_steps, buf.n_envs)
+        out = {"log_probs": np.zeros(shape, dtype=np.float32), "kl_prior": np.zeros(shape, dtype=np.float32)}
         self.policy.set_training_mode(False)
+        seqs = buf.sequences()
         with th.no_grad():
-            seqs = buf.sequences()
             data = buf.gather(seqs, self.device)
             state = data["state"]
-            pieces = []
+            lps, kls = [], []
             for c0 in range(0, buf.segment_len, self.chunk_len):
                 sl = slice(c0, c0 + self.chunk_len)
-                _, lp, _, _, state = self.policy.evaluate_actions(data["pov"][:, sl], data["actions"][:, sl], data["episode_starts"][:, sl], state)
-                pieces.append(lp)
-            lp = th.cat(pieces, dim=1).cpu().numpy()
+                _, lp, _, logp, state = self.policy.evaluate_actions(
+                    data["pov"][:, sl], data["actions"][:, sl], data["episode_starts"][:, sl], state
+                )
+                lps.append(lp)
+                kls.append(kl_from_prior_probs(data["prior_probs"][:, sl], logp) if buf.store_prior else th.zeros_like(lp))
+            lp = th.cat(lps, dim=1).cpu().numpy()
+            kl = th.cat(kls, dim=1).cpu().numpy()
+        L = buf.segment_len
         for i, (e, s) in enumerate(seqs):
-            out[s * buf.segment_len : (s + 1) * buf.segment_len, e] = lp[i]
+            out["log_probs"][s * L : (s + 1) * L, e] = lp[i]
+            out["kl_prior"][s * L : (s + 1) * L, e] = kl[i]
         return out
 
     def train(self) -> None:

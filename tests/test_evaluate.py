@@ -239,6 +239,16 @@ def test_cli_random_agent_on_minelite_writes_a_result(tmp_path, capsys):
     assert "| random | 2 |" in capsys.readouterr().out
 
 
+def test_expert_gets_wood_on_minelite_through_the_reward_wrappers():
+    _need("envs/minelite/env.py", "envs/minelite/expert.py", "envs/wrappers.py")
+    res = ev.evaluate(ev.make_agent("expert"), episodes=2, max_ticks=200, seed=0, batch_size=2, progress=False)
+    # benchmarks/results/expert.json: the expert holds its first log at tick 120 (seed 0) and 93 (seed 1)
+    assert res["success"]["log"] == 1.0 and res["success"]["stone_pickaxe"] == 0.0
+    for ep in res["per_episode"]:
+        assert ep["length"] == 200
+        assert ep["return"] >= 1 / 8 - 1e-9  # at least one log at 1/8 each (paper Table 7)
+
+
 def test_cli_policy_without_weights_is_refused(capsys):
     from vpt_rl.commands import evaluate as cmd
 

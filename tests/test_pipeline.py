@@ -342,3 +342,50 @@ def test_smoke_preset_end_to_end_produces_every_artefact(tmp_path):
     # a second run is a no-op
     again = pl.run_pipeline(out, "smoke", progress=False)
     assert all(again[s]["finished"] == res[s]["finished"] for s in pl.STAGE_ORDER)
+
+
+# ----------------------------------------------------------------------------------------------------
+# vpt-rl bench-summary
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_bench_summary_lists_missing_and_unreadable_results(tmp_path):
+    from vpt_rl.commands import bench_summary as bs
+
+    bench = tmp_path / "benchmarks"
+    (bench / "results").mkdir(parents=True)
+    for name in ("actions", "rl_comparison", "idm_data_efficiency", "sb3"):
+        (bench / f"bench_{name}.py").write_text("")
+    (bench / "bench_sb3.sh").write_text("")
+    (bench / "results" / "bench_actions.json").write_text(json.dumps(
+        {"benchmark": "actions", "args": {"n": 5}, "results": {"env_to_agent_us_per_step": 4.5}}))
+    (bench / "results" / "rl_comparison.json").write_text(json.dumps(
+        {"benchmark": "rl_comparison", "date": "2026-11-25", "headline": {"speed_target_met": False,
+                                                                         "stone_pickaxe_foundation_rl": 0.25},
+         "agents": {"expert": {"mean_return": 9.0}}}))
+    (bench / "results" / "idm_data_efficiency.json").write_text("{broken")
+    (bench / "results" / "rl_comparison.partial.json").write_text("{}")  # still being written: ignored
+    (bench / "results" / "orphan.json").write_text(json.dumps({"x": {"y": 2}}))
+    assert bs.main(["--bench-dir", str(bench)]) == 0
+    md = (bench / "SUMMARY.md").read_text()
+    assert "| bench_sb3 | Speed | not run |" in md
+    assert "- bench_sb3: run `python benchmarks/bench_sb3.py` (or `benchmarks/bench_sb3.sh`)" in md
+    assert "| bench_actions | Speed | `bench_actions.json` |" in md and "| env_to_agent_us_per_step | 4.5 |" in md
+    assert "| bench_idm_data_efficiency | Data efficiency | `idm_data_efficiency.json` (unreadable) |" in md
+    assert "Could not read it: JSONDecodeError" in md
+    # headline wins over the rest of the file; booleans read yes/no
+    assert "| speed_target_met | no |" in md and "| stone_pickaxe_foundation_rl | 0.25 |" in md
+    assert "mean_return" not in md
+    assert "### orphan (`orphan.json`)" in md and "| x.y | 2 |" in md
+    assert "partial" not in md
+    assert md.index("## Speed") < md.index("## Data efficiency") < md.index("## RL") < md.index("## Other")
+
+
+def test_bench_summary_without_results_folder_says_nothing_was_run(tmp_path, capsys):
+    from vpt_rl.commands import bench_summary as bs
+
+    (tmp_path / "bench_x.py").write_text("")
+    assert bs.main(["--bench-dir", str(tmp_path), "--out", str(tmp_path / "S.md")]) == 0
+    assert "| bench_x | Other | not run |" in (tmp_path / "S.md").read_text()
+    assert "1 benchmark(s) not run yet" in capsys.readouterr().out
+    assert bs.main(["--bench-dir", str(tmp_path / "nope")]) == 2

@@ -238,10 +238,27 @@ def test_attack_alone_on_first_tick_is_held_back_and_warned(tmp_path):
         a["attack"] = 1
         return a
 
-    with pytest.warns(RecorderWarning, match="first tick"):
+    with pytest.warns(RecorderWarning, match="first tick of segment 0"):
         res = record_episode(env, policy, tmp_path / "a", max_ticks=4, keep_actions=True)
     assert res.actions[0]["attack"] == 0 and res.actions[1]["attack"] == 1
     assert [a["attack"] for a, _ in load_actions(tmp_path / "a-000.jsonl")] == [0, 1, 1, 1]
+    assert res.mismatches == []
+
+
+def test_new_attack_on_the_first_line_of_a_later_segment_is_held_back(tmp_path):
+    env = FakeGame()
+
+    def policy(obs, state={"t": 0}):
+        a = noop_action()
+        a["attack"] = int(state["t"] >= 5)  # pressed anew exactly at tick 5 = line 0 of segment 1
+        state["t"] += 1
+        return a
+
+    with pytest.warns(RecorderWarning, match="segment 1"):
+        res = record_episode(env, policy, tmp_path / "b", max_ticks=8, segment_ticks=5, keep_actions=True)
+    assert [a["attack"] for a in res.actions] == [0] * 6 + [1, 1]
+    assert [a["attack"] for a, _ in load_actions(tmp_path / "b-001.jsonl")] == [0, 1, 1]
+    assert res.mismatches == []
 
 
 def test_readback_mismatch_is_reported(tmp_path):

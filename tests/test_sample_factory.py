@@ -287,7 +287,6 @@ def _sf_run(tmp_path: Path, *extra: str, timeout: int = 240) -> subprocess.Compl
            "--model", str(FIXTURES / "policy.model"), "--weights", str(FIXTURES / "policy.weights"),
            "--experiment", "e2e", "--train_dir", str(tmp_path), "--rollout", "8", "--batch_size", "32",
            "--num_envs_per_worker", "2", "--episode_steps", "8", "--stats_avg", "2", "--seed", "1",
-           "--use_env_info_cache", "True",
            "--experiment_summaries_interval", "1", "--save_every_sec", "5", *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))
@@ -304,12 +303,13 @@ def _scalars(summary_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_async_run_on_minelite_trains_logs_kl_and_milestones_then_resumes_and_exports(tmp_path):
+def test_async_run_on_minelite_trains_logs_kl_and_milestones_then_resumes_and_exports(tmp_path, capfd, monkeypatch):
     pytest.importorskip("vpt_rl.envs.minelite.env")
     pytest.importorskip("vpt_rl.checkpoint")
     from vpt_rl.checkpoint import load_policy
+    from vpt_rl.policies.sample_factory import finetune_sf
 
-    # 1) async, 2 rollout workers (+ inference worker + learner processes)
+    # 1) async, 2 rollout workers (+ inference worker + learner processes), through the entry point
     proc = _sf_run(tmp_path, "--num_workers", "2", "--train_for_env_steps", "64")
     assert "VPT memory estimate" in proc.stdout
     exp = tmp_path / "e2e"
@@ -328,20 +328,24 @@ def test_async_run_on_minelite_trains_logs_kl_and_milestones_then_resumes_and_ex
     assert tags["train/kl_prior_coef"][0][1] <= 0.2 + 1e-7
     assert any(t.startswith("policy_stats/avg_milestone_") for t in tags), sorted(tags)
 
-    # 2) resume (serial runner this time): continues from the checkpoint, KL schedule included
-    proc = _sf_run(tmp_path, "--serial_mode", "True", "--async_rl", "False", "--num_workers", "1",
-                   "--train_for_env_steps", "128", "--export_prefix", str(exp / "export" / "policy"))
-    out = proc.stdout + proc.stderr
+    # 2) resume through the Python API (serial runner this time): continues from the checkpoint
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    capfd.readouterr()
+    weights = finetune_sf(
+        "vpt_rl/MineLite-v0", 128, model=str(FIXTURES / "policy.model"), weights=str(FIXTURES / "policy.weights"),
+        kl_coef=0.2, num_workers=0, out_dir=str(tmp_path), seed=1, experiment="e2e",
+        extra_args={"rollout": 8, "batch_size": 32, "num_envs_per_worker": 2, "episode_steps": 8}, env_kwargs={})
+    out = "".join(capfd.readouterr())
     assert f"Loaded experiment state at self.train_step={first['train_step']}" in out
     last = torch.load(sorted(glob.glob(str(exp / "checkpoint_p0" / "checkpoint_*.pth")))[-1], weights_only=True)
-    assert last["env_steps"] > first["env_steps"] and last["vpt_kl_iteration"] > first["vpt_kl_iteration"]
+    assert last["env_steps"] >= 128 and last["vpt_kl_iteration"] > first["vpt_kl_iteration"]
 
     # 3) the export is an official-format pair holding the trained policy
-    net = load_policy(str(exp / "export" / "policy.model"), str(exp / "export" / "policy.weights"))
-    sd = net.state_dict()
-    for k, v in sd.items():
+    assert weights == str(exp / "export" / "policy.weights")
+    net = load_policy(str(exp / "export" / "policy.model"), weights)
+    for k, v in net.state_dict().items():
         if not k.startswith("value_head.normalizer."):
             assert torch.equal(v, last["model"]["policy." + k]), k
     mean = last["model"]["returns_normalizer.running_mean"].float()
     torch.testing.assert_close(net.value_head.normalizer.mean_var()[0], mean.reshape(1), atol=1e-6, rtol=0)
-    assert net.temperature == load_policy(str(FIXTURES / "policy.model"), str(FIXTURES / "policy.weights")).temperature
+    assert net.temperature == load_policy(str(FIXTURES / "policy.model")).temperature == 2.0

@@ -183,6 +183,8 @@ class MineLiteEnv(gym.Env):
     :param full_inventory: list all 976 MineRL item names in ``inventory`` (default: the items MineLite has).
     :param render_pov: False skips drawing: ``pov`` is all zeros (for scripted agents that read the privileged
         state only; many times faster).
+    :param exact_render: trace every pixel; by default pixels between traced neighbours that hit the same face
+        are intersected with it directly (about 2x faster; differs on well under 1 % of pixels).
     :param render_mode: None or "rgb_array" (``render()`` returns the last ``pov``).
     """
 
@@ -191,7 +193,8 @@ class MineLiteEnv(gym.Env):
     def __init__(self, resolution=(128, 128), world_size=(64, 48, 64), max_steps: Optional[int] = 18000,
                  seed: Optional[int] = None, fov: float = 70.0, aspect: Optional[float] = None,
                  view_distance: float = 32.0, mining_speed: float = 1.0, respawn: bool = False,
-                 full_inventory: bool = False, render_pov: bool = True, render_mode: Optional[str] = None):
+                 full_inventory: bool = False, render_pov: bool = True, exact_render: bool = False,
+                 render_mode: Optional[str] = None):
         self.width, self.height = _parse_resolution(resolution)
         self.world_size = _parse_world_size(world_size)
         X, Y, Z = self.world_size
@@ -217,6 +220,7 @@ class MineLiteEnv(gym.Env):
         self.respawn = bool(respawn)
         self.full_inventory = bool(full_inventory)
         self.render_pov = bool(render_pov)
+        self.exact_render = bool(exact_render)
         self.render_mode = render_mode
         self._init_seed = seed
 
@@ -646,7 +650,7 @@ class MineLiteEnv(gym.Env):
         frame = self._frame
         render_world(self.world.blocks, TEXTURES, p.eye_pos, fwd, right, up, self._tan_half, self.aspect,
                      self.view_distance, 0.6 * self.view_distance, tgt, stage, CRACKS, SKY_TOP, SKY_HORIZON,
-                     VOID, frame)
+                     VOID, frame, self.exact_render)
         inv = self.inventory
         self._hud.draw_hud(frame, inv.items[:N_HOTBAR].tolist(), inv.counts[:N_HOTBAR].tolist(), self.selected_slot,
                            p.life, p.food, crosshair=self.gui is None)

@@ -12,13 +12,14 @@ down and tunnels to ores. It never presses ESC, pickItem or swapHands (the VPT a
 demonstrations are learnable by the 8641 x 121 joint action space.
 
 Plan (re-decided after every sub-task from the inventory, so a failure or a random action is recovered):
-logs (5) -> planks, sticks, 2 crafting tables in the inventory screen -> place a table, craft a wooden
+logs (6) -> planks, sticks, 2 crafting tables in the inventory screen -> place a table, craft a wooden
 pickaxe -> dig straight down to the mining level collecting cobblestone -> place the spare table, craft a
 stone pickaxe and a furnace, take the table back -> tunnel to the nearest iron ore (3) -> place table
 and furnace, smelt, craft an iron pickaxe -> tunnel to the nearest diamond ore.
 
 Randomness (``seed``): tree choice, mining level, cursor target points inside buttons, camera jitter;
-``epsilon`` replaces an action by a random one (movement keys and a camera move) with that probability.
+``epsilon`` replaces an action by a random one (a movement key and a camera move) with that probability,
+except while a block is half-mined or a screen is open.
 
 Example::
 
@@ -125,8 +126,10 @@ class ScriptedExpert:
             except StopIteration:
                 self._plan_gen = self._plan()
                 a = {}
-            if self.epsilon > 0 and self.rng.random() < self.epsilon:
-                a = self._random_action(g.gui is not None)
+            # a random action now and then, but never one that would throw away mining progress or click
+            # in a screen (a person's stray key press, not sabotage); the plan re-reads the state anyway
+            if self.epsilon > 0 and self.rng.random() < self.epsilon and g.gui is None and g.mining_progress == 0:
+                a = self._random_action(False)
         self.t += 1
         out = self._full(a)
         self._prev = out
@@ -354,7 +357,7 @@ class ScriptedExpert:
             yield a
         return False
 
-    def place(self, item: str, timeout: int = 200) -> Skill:
+    def place(self, item: str, timeout: int = 80) -> Skill:
         """Place ``item`` on the floor of a free neighbouring cell (mining one free if needed); returns success."""
         g = self.game
         x, y, z = self.feet_cell
@@ -376,6 +379,8 @@ class ScriptedExpert:
             yield from self.select_pickaxe()
             if not (yield from self.mine_block(c, timeout=300)):
                 return False
+        # the new block must not overlap the player: stand in the middle of our cell first
+        yield from self._center_in_cell()
         floor_top = (c[0] + 0.5, c[1] + 0.02, c[2] + 0.5)
         for _ in range(timeout):
             if self.block(*c) == want:
@@ -622,7 +627,7 @@ class ScriptedExpert:
         yield from self.craft(recipes)
         yield from self.close_gui()
         if take_back and (placed or self.count("crafting_table") == 0):
-            yield from self.mine_block(cell, timeout=200)
+            yield from self.mine_block(cell, timeout=300)
         return True
 
     def smelt(self, n: int) -> Skill:
@@ -698,8 +703,9 @@ class ScriptedExpert:
             ok = True
             if tier == 0:
                 tables = self.count("crafting_table") + (self.find_near(W.CRAFTING_TABLE) is not None)
-                # wooden pickaxe 3, sticks 2, two tables, and 4 for later sticks and furnace fuel
-                need = 3 + (2 if self.count("stick") < 2 else 0) + 4 * max(0, 2 - tables) + 4
+                # wooden pickaxe 3, sticks 2, two tables, and 8 spare: later sticks (2), furnace fuel (2) and a
+                # third table if one is lost (4) -> 6 logs from scratch
+                need = 3 + (2 if self.count("stick") < 2 else 0) + 4 * max(0, 2 - tables) + 8
                 if planks_potential < need:
                     self.phase = "logs"
                     ok = yield from self.chop_tree()

@@ -163,14 +163,174 @@ def tile_heights(blocks, shift):
     return th
 
 
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _trace(blocks, th, ytop, ex, ey, ez, dx, dy, dz, view_dist):
+    """DDA along the unit ray; returns (hit, block, ix, iy, iz, axis, t). axis -1: the eye is inside a block."""
+    X = blocks.shape[0]
+    Z = blocks.shape[2]
+    n = 1 << TILE_SHIFT
+    ix = int(math.floor(ex))
+    iy = int(math.floor(ey))
+    iz = int(math.floor(ez))
+    stx = 1 if dx > 0 else -1
+    sty = 1 if dy > 0 else -1
+    stz = 1 if dz > 0 else -1
+    idx = 1.0 / dx if dx != 0.0 else 1e30
+    idy = 1.0 / dy if dy != 0.0 else 1e30
+    idz = 1.0 / dz if dz != 0.0 else 1e30
+    tdx = abs(idx)
+    tdy = abs(idy)
+    tdz = abs(idz)
+    tmx = ((ix + 1.0 - ex) if dx > 0 else (ex - ix)) * tdx if dx != 0.0 else 1e30
+    tmy = ((iy + 1.0 - ey) if dy > 0 else (ey - iy)) * tdy if dy != 0.0 else 1e30
+    tmz = ((iz + 1.0 - ez) if dz > 0 else (ez - iz)) * tdz if dz != 0.0 else 1e30
+    t = 0.0
+    axis = -1
+    while True:
+        if 0 <= ix < X and 0 <= iz < Z:
+            if iy >= ytop:
+                if dy >= 0.0:
+                    return 0, 0, ix, iy, iz, axis, t
+            elif iy >= 0:
+                b = blocks[ix, iy, iz]
+                if b != 0:
+                    return 1, b, ix, iy, iz, axis, t
+            else:
+                return 0, 0, ix, iy, iz, axis, t
+            h = th[ix >> TILE_SHIFT, iz >> TILE_SHIFT]
+            if iy >= h:
+                # the ray is above this tile's blocks: jump to where it leaves the tile, if it stays above
+                bx = (ix >> TILE_SHIFT) << TILE_SHIFT
+                bz = (iz >> TILE_SHIFT) << TILE_SHIFT
+                txe = ((bx + n - ex) * idx if dx > 0 else (bx - ex) * idx) if dx != 0.0 else 1e30
+                tze = ((bz + n - ez) * idz if dz > 0 else (bz - ez) * idz) if dz != 0.0 else 1e30
+                te = min(txe, tze)
+                if te > t and ey + te * dy >= h:
+                    if te > view_dist:
+                        return 0, 0, ix, iy, iz, axis, t
+                    t = te
+                    if txe <= tze:
+                        axis = 0
+                        ix = bx + n if dx > 0 else bx - 1
+                        iz = int(math.floor(ez + te * dz))
+                    else:
+                        axis = 2
+                        iz = bz + n if dz > 0 else bz - 1
+                        ix = int(math.floor(ex + te * dx))
+                    iy = int(math.floor(ey + te * dy))
+                    tmx = ((ix + (1.0 if dx > 0 else 0.0)) - ex) * idx if dx != 0.0 else 1e30
+                    tmy = ((iy + (1.0 if dy > 0 else 0.0)) - ey) * idy if dy != 0.0 else 1e30
+                    tmz = ((iz + (1.0 if dz > 0 else 0.0)) - ez) * idz if dz != 0.0 else 1e30
+                    if axis == 0:
+                        tmx = te + tdx
+                    else:
+                        tmz = te + tdz
+                    continue
+        else:
+            return 0, 0, ix, iy, iz, axis, t
+        if tmx < tmy and tmx < tmz:
+            t = tmx
+            ix += stx
+            tmx += tdx
+            axis = 0
+        elif tmy < tmz:
+            t = tmy
+            iy += sty
+            tmy += tdy
+            axis = 1
+        else:
+            t = tmz
+            iz += stz
+            tmz += tdz
+            axis = 2
+        if t > view_dist:
+            return 0, 0, ix, iy, iz, axis, t
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _sky(out, i, j, dy, sky_top, sky_horizon, void):
+    """Sky colour for a ray with vertical component ``dy`` (a gradient gives pitch cues; haze below)."""
+    if dy >= 0.0:
+        s = min(1.0, dy * 1.6)
+        out[i, j, 0] = np.uint8(sky_horizon[0] + (sky_top[0] - sky_horizon[0]) * s)
+        out[i, j, 1] = np.uint8(sky_horizon[1] + (sky_top[1] - sky_horizon[1]) * s)
+        out[i, j, 2] = np.uint8(sky_horizon[2] + (sky_top[2] - sky_horizon[2]) * s)
+    else:
+        s = min(1.0, -dy * 3.0)
+        out[i, j, 0] = np.uint8(sky_horizon[0] + (void[0] - sky_horizon[0]) * s)
+        out[i, j, 1] = np.uint8(sky_horizon[1] + (void[1] - sky_horizon[1]) * s)
+        out[i, j, 2] = np.uint8(sky_horizon[2] + (void[2] - sky_horizon[2]) * s)
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _shade(out, i, j, tex, b, ix, iy, iz, axis, down, t, px, py, pz, target, crack_stage, cracks, fog_start,
+           fog_span, sky_horizon):
+    """Colour of face ``axis`` of block ``b`` at (ix, iy, iz) hit at point p, distance t (``down``: ray going -y)."""
+    if axis == 0:
+        u = pz - math.floor(pz)
+        v = py - math.floor(py)
+        kind = 1
+        shade = 0.8
+    elif axis == 1:
+        u = px - math.floor(px)
+        v = pz - math.floor(pz)
+        kind = 0 if down else 2
+        shade = 1.0 if down else 0.55
+    elif axis == 2:
+        u = px - math.floor(px)
+        v = py - math.floor(py)
+        kind = 1
+        shade = 0.68
+    else:  # the eye is inside a block
+        u = 0.5
+        v = 0.5
+        kind = 1
+        shade = 0.25
+    col = int(u * 16.0)
+    if kind == 1:
+        row = 15 - int(v * 16.0)
+    else:
+        row = int(v * 16.0)
+    col = min(15, max(0, col))
+    row = min(15, max(0, row))
+    cr = tex[b, kind, row, col, 0] * shade
+    cg = tex[b, kind, row, col, 1] * shade
+    cb = tex[b, kind, row, col, 2] * shade
+    if ix == target[0] and iy == target[1] and iz == target[2]:
+        if crack_stage > 0 and cracks[crack_stage - 1, row, col] != 0:
+            cr *= 0.3
+            cg *= 0.3
+            cb *= 0.3
+        if u < 0.035 or u > 0.965 or v < 0.035 or v > 0.965:
+            cr = 20.0
+            cg = 20.0
+            cb = 20.0
+    f = (t - fog_start) / fog_span
+    if f > 0.0:
+        if f > 1.0:
+            f = 1.0
+        cr = cr + (sky_horizon[0] - cr) * f
+        cg = cg + (sky_horizon[1] - cg) * f
+        cb = cb + (sky_horizon[2] - cb) * f
+    out[i, j, 0] = np.uint8(min(255.0, cr))
+    out[i, j, 1] = np.uint8(min(255.0, cg))
+    out[i, j, 2] = np.uint8(min(255.0, cb))
+
+
+_SKY_KEY = -1
+_INSIDE_KEY = -2
+
+
 @njit(cache=True, fastmath=True, nogil=True)
 def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, fog_start,
-                 target, crack_stage, cracks, sky_top, sky_horizon, void, out):
+                 target, crack_stage, cracks, sky_top, sky_horizon, void, out, exact):
     """Raycast the world into ``out`` (H, W, 3) uint8.
 
-    A 3-D DDA per pixel; while the ray is above every block of the 4x4-column tile it is in, it jumps to
-    the tile's exit. ``target`` int64[3] (x, y, z) of the targeted block (x < 0 for none);
-    ``crack_stage`` 0 (none) .. 10.
+    Per pixel a 3-D DDA that jumps over 4x4-column tiles lying wholly below the ray. Unless ``exact``, only
+    pixels with even (row, column) are traced; any other pixel whose traced neighbours all hit the same
+    block-face plane is intersected with that plane directly (checked: a solid block with an exposed face
+    there), if they all saw sky it is sky, and otherwise it is traced too. ``target`` int64[3] (x, y, z) of
+    the targeted block (x < 0 for none); ``crack_stage`` 0 (none) .. 10.
     """
     H = out.shape[0]
     Wd = out.shape[1]
@@ -180,6 +340,7 @@ def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, 
     ex = eye[0]
     ey = eye[1]
     ez = eye[2]
+    e3 = (ex, ey, ez)
     fog_span = max(view_dist - fog_start, 1e-6)
     th = tile_heights(blocks, TILE_SHIFT)
     ytop = 0
@@ -187,165 +348,83 @@ def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, 
         for c in range(th.shape[1]):
             if th[a, c] > ytop:
                 ytop = th[a, c]
-    n = 1 << TILE_SHIFT
-    ex0 = int(math.floor(ex))
-    ey0 = int(math.floor(ey))
-    ez0 = int(math.floor(ez))
-    for i in range(H):
-        sy = (1.0 - 2.0 * (i + 0.5) / H) * tan_half
-        for j in range(Wd):
-            sx = (2.0 * (j + 0.5) / Wd - 1.0) * tan_half * aspect
-            dx = fwd[0] + sx * right[0] + sy * up[0]
-            dy = fwd[1] + sx * right[1] + sy * up[1]
-            dz = fwd[2] + sx * right[2] + sy * up[2]
-            inv = 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz)
-            dx *= inv
-            dy *= inv
-            dz *= inv
-            ix = ex0
-            iy = ey0
-            iz = ez0
-            stx = 1 if dx > 0 else -1
-            sty = 1 if dy > 0 else -1
-            stz = 1 if dz > 0 else -1
-            idx = 1.0 / dx if dx != 0.0 else 1e30
-            idy = 1.0 / dy if dy != 0.0 else 1e30
-            idz = 1.0 / dz if dz != 0.0 else 1e30
-            tdx = abs(idx)
-            tdy = abs(idy)
-            tdz = abs(idz)
-            tmx = ((ix + 1.0 - ex) if dx > 0 else (ex - ix)) * tdx if dx != 0.0 else 1e30
-            tmy = ((iy + 1.0 - ey) if dy > 0 else (ey - iy)) * tdy if dy != 0.0 else 1e30
-            tmz = ((iz + 1.0 - ez) if dz > 0 else (ez - iz)) * tdz if dz != 0.0 else 1e30
-            t = 0.0
-            axis = -1
-            hit = 0
-            b = 0
-            while True:
-                if 0 <= ix < X and 0 <= iz < Z:
-                    if iy >= ytop:
-                        if dy >= 0.0:
-                            break
-                    elif iy >= 0:
-                        b = blocks[ix, iy, iz]
-                        if b != 0:
-                            hit = 1
-                            break
-                    else:
-                        break
-                    h = th[ix >> TILE_SHIFT, iz >> TILE_SHIFT]
-                    if iy >= h:
-                        # the ray is above this tile's blocks: jump to where it leaves the tile, if it stays above
-                        bx = (ix >> TILE_SHIFT) << TILE_SHIFT
-                        bz = (iz >> TILE_SHIFT) << TILE_SHIFT
-                        txe = ((bx + n - ex) * idx if dx > 0 else (bx - ex) * idx) if dx != 0.0 else 1e30
-                        tze = ((bz + n - ez) * idz if dz > 0 else (bz - ez) * idz) if dz != 0.0 else 1e30
-                        te = min(txe, tze)
-                        if te > t and ey + te * dy >= h:
-                            if te > view_dist:
-                                break
-                            t = te
-                            if txe <= tze:
-                                axis = 0
-                                ix = bx + n if dx > 0 else bx - 1
-                                iz = int(math.floor(ez + te * dz))
-                            else:
-                                axis = 2
-                                iz = bz + n if dz > 0 else bz - 1
-                                ix = int(math.floor(ex + te * dx))
-                            iy = int(math.floor(ey + te * dy))
-                            tmx = ((ix + (1.0 if dx > 0 else 0.0)) - ex) * idx if dx != 0.0 else 1e30
-                            tmy = ((iy + (1.0 if dy > 0 else 0.0)) - ey) * idy if dy != 0.0 else 1e30
-                            tmz = ((iz + (1.0 if dz > 0 else 0.0)) - ez) * idz if dz != 0.0 else 1e30
-                            if axis == 0:
-                                tmx = te + tdx
-                            else:
-                                tmz = te + tdz
-                            continue
+    keys = np.empty((H, Wd), dtype=np.int64)
+    for rnd in range(2):
+        for i in range(H):
+            sy = (1.0 - 2.0 * (i + 0.5) / H) * tan_half
+            for j in range(Wd):
+                sample = (i % 2 == 0) and (j % 2 == 0)
+                if exact:
+                    if rnd == 1:
+                        continue
+                elif (rnd == 0) != sample:
+                    continue
+                sx = (2.0 * (j + 0.5) / Wd - 1.0) * tan_half * aspect
+                dx = fwd[0] + sx * right[0] + sy * up[0]
+                dy = fwd[1] + sx * right[1] + sy * up[1]
+                dz = fwd[2] + sx * right[2] + sy * up[2]
+                inv = 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz)
+                dx *= inv
+                dy *= inv
+                dz *= inv
+                if rnd == 1:
+                    # interpolate from the traced neighbours if they agree
+                    i0 = i - (i % 2)
+                    j0 = j - (j % 2)
+                    i1 = i0 + 2 if i % 2 == 1 else i0
+                    j1 = j0 + 2 if j % 2 == 1 else j0
+                    if i1 < H and j1 < Wd:
+                        k = keys[i0, j0]
+                        if keys[i0, j1] == k and keys[i1, j0] == k and keys[i1, j1] == k:
+                            if k == _SKY_KEY:
+                                _sky(out, i, j, dy, sky_top, sky_horizon, void)
+                                continue
+                            if k >= 0:
+                                pos = (k & 1) == 1
+                                a = (k >> 1) & 3
+                                coord = (k >> 3) - 1024
+                                da = dx if a == 0 else (dy if a == 1 else dz)
+                                if (da > 0.0) == pos and da != 0.0:
+                                    t = (coord - e3[a]) / da
+                                    if 0.0 < t <= view_dist:
+                                        px = ex + t * dx
+                                        py = ey + t * dy
+                                        pz = ez + t * dz
+                                        vx = int(math.floor(px))
+                                        vy = int(math.floor(py))
+                                        vz = int(math.floor(pz))
+                                        back = -1 if pos else 1
+                                        if a == 0:
+                                            vx = coord if pos else coord - 1
+                                        elif a == 1:
+                                            vy = coord if pos else coord - 1
+                                        else:
+                                            vz = coord if pos else coord - 1
+                                        nx = vx + back if a == 0 else vx
+                                        ny = vy + back if a == 1 else vy
+                                        nz = vz + back if a == 2 else vz
+                                        if (0 <= vx < X and 0 <= vy < Y and 0 <= vz < Z and 0 <= nx < X
+                                                and 0 <= ny < Y and 0 <= nz < Z):
+                                            b = blocks[vx, vy, vz]
+                                            if b != 0 and blocks[nx, ny, nz] == 0:
+                                                _shade(out, i, j, tex, b, vx, vy, vz, a, dy < 0.0, t, px, py, pz,
+                                                       target, crack_stage, cracks, fog_start, fog_span,
+                                                       sky_horizon)
+                                                continue
+                hit, b, ix, iy, iz, axis, t = _trace(blocks, th, ytop, ex, ey, ez, dx, dy, dz, view_dist)
+                if hit == 0:
+                    keys[i, j] = _SKY_KEY
+                    _sky(out, i, j, dy, sky_top, sky_horizon, void)
+                    continue
+                if axis < 0:
+                    keys[i, j] = _INSIDE_KEY
                 else:
-                    break
-                if tmx < tmy and tmx < tmz:
-                    t = tmx
-                    ix += stx
-                    tmx += tdx
-                    axis = 0
-                elif tmy < tmz:
-                    t = tmy
-                    iy += sty
-                    tmy += tdy
-                    axis = 1
-                else:
-                    t = tmz
-                    iz += stz
-                    tmz += tdz
-                    axis = 2
-                if t > view_dist:
-                    break
-            if hit == 0:
-                # sky colour for this direction (a gradient gives pitch cues); below the horizon a haze
-                if dy >= 0.0:
-                    s = min(1.0, dy * 1.6)
-                    out[i, j, 0] = np.uint8(sky_horizon[0] + (sky_top[0] - sky_horizon[0]) * s)
-                    out[i, j, 1] = np.uint8(sky_horizon[1] + (sky_top[1] - sky_horizon[1]) * s)
-                    out[i, j, 2] = np.uint8(sky_horizon[2] + (sky_top[2] - sky_horizon[2]) * s)
-                else:
-                    s = min(1.0, -dy * 3.0)
-                    out[i, j, 0] = np.uint8(sky_horizon[0] + (void[0] - sky_horizon[0]) * s)
-                    out[i, j, 1] = np.uint8(sky_horizon[1] + (void[1] - sky_horizon[1]) * s)
-                    out[i, j, 2] = np.uint8(sky_horizon[2] + (void[2] - sky_horizon[2]) * s)
-                continue
-            px = ex + t * dx
-            py = ey + t * dy
-            pz = ez + t * dz
-            if axis == 0:
-                u = pz - math.floor(pz)
-                v = py - math.floor(py)
-                kind = 1
-                shade = 0.8
-            elif axis == 1:
-                u = px - math.floor(px)
-                v = pz - math.floor(pz)
-                kind = 0 if sty < 0 else 2
-                shade = 1.0 if sty < 0 else 0.55
-            elif axis == 2:
-                u = px - math.floor(px)
-                v = py - math.floor(py)
-                kind = 1
-                shade = 0.68
-            else:  # eye inside a block
-                u = 0.5
-                v = 0.5
-                kind = 1
-                shade = 0.25
-            col = int(u * 16.0)
-            if kind == 1:
-                row = 15 - int(v * 16.0)
-            else:
-                row = int(v * 16.0)
-            col = min(15, max(0, col))
-            row = min(15, max(0, row))
-            cr = tex[b, kind, row, col, 0] * shade
-            cg = tex[b, kind, row, col, 1] * shade
-            cb = tex[b, kind, row, col, 2] * shade
-            if ix == target[0] and iy == target[1] and iz == target[2]:
-                if crack_stage > 0 and cracks[crack_stage - 1, row, col] != 0:
-                    cr *= 0.3
-                    cg *= 0.3
-                    cb *= 0.3
-                if u < 0.035 or u > 0.965 or v < 0.035 or v > 0.965:
-                    cr = 20.0
-                    cg = 20.0
-                    cb = 20.0
-            f = (t - fog_start) / fog_span
-            if f > 0.0:
-                if f > 1.0:
-                    f = 1.0
-                cr = cr + (sky_horizon[0] - cr) * f
-                cg = cg + (sky_horizon[1] - cg) * f
-                cb = cb + (sky_horizon[2] - cb) * f
-            out[i, j, 0] = np.uint8(min(255.0, cr))
-            out[i, j, 1] = np.uint8(min(255.0, cg))
-            out[i, j, 2] = np.uint8(min(255.0, cb))
+                    da = dx if axis == 0 else (dy if axis == 1 else dz)
+                    vi = ix if axis == 0 else (iy if axis == 1 else iz)
+                    coord = vi if da > 0 else vi + 1
+                    keys[i, j] = ((coord + 1024) << 3) | (axis << 1) | (1 if da > 0 else 0)
+                _shade(out, i, j, tex, b, ix, iy, iz, axis, dy < 0.0, t, ex + t * dx, ey + t * dy, ez + t * dz,
+                       target, crack_stage, cracks, fog_start, fog_span, sky_horizon)
     return out
 
 
@@ -587,15 +666,48 @@ class Hud:
         self._cross_len = cl
 
     # overlays are built at GUI resolution and resized once per change
-    def _finish(self, canvas: np.ndarray):
-        interp = cv2.INTER_AREA if self.w < GUI_W else cv2.INTER_NEAREST
-        small = cv2.resize(canvas, (self.w, self.h), interpolation=interp)
-        ys, xs = np.nonzero(small[..., 3])
-        if len(ys) == 0:
+    def _finish(self, canvas: np.ndarray, rect: Optional[Tuple[int, int, int, int]] = None):
+        """Resize the part ``rect`` = (x0, y0, x1, y1) (GUI px; default all) of an RGBA canvas to the frame."""
+        gx0, gy0, gx1, gy1 = rect if rect is not None else (0, 0, GUI_W, GUI_H)
+        sx, sy = self.w / GUI_W, self.h / GUI_H
+        rx0, ry0 = int(math.floor(gx0 * sx)), int(math.floor(gy0 * sy))
+        rx1, ry1 = min(self.w, int(math.ceil(gx1 * sx))), min(self.h, int(math.ceil(gy1 * sy)))
+        # the GUI crop that maps onto those whole frame pixels (rounded to GUI pixels)
+        cx0, cy0 = int(round(rx0 / sx)), int(round(ry0 / sy))
+        cx1, cy1 = min(GUI_W, int(round(rx1 / sx))), min(GUI_H, int(round(ry1 / sy)))
+        crop = canvas[cy0:cy1, cx0:cx1]
+        if crop.size == 0 or not crop[..., 3].any():
             return None
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        crop = small[y0:y1, x0:x1]
-        return (y0, y1, x0, x1, crop[..., :3].astype(np.uint16), crop[..., 3:4].astype(np.uint16))
+        interp = cv2.INTER_AREA if self.w < GUI_W else cv2.INTER_NEAREST
+        small = cv2.resize(crop, (rx1 - rx0, ry1 - ry0), interpolation=interp)
+        if small.ndim == 2:
+            small = small[None]
+        return (ry0, ry1, rx0, rx1, small[..., :3].astype(np.uint16), small[..., 3:4].astype(np.uint16))
+
+    def _hud_base(self, life: int, food: int) -> np.ndarray:
+        key = ("hud_base", life, food)
+        base = self._cache.get(key)
+        if base is None:
+            c = np.zeros((GUI_H, GUI_W, 4), np.uint8)
+            x0, y0 = HOTBAR_X0, HOTBAR_Y0
+            _rect(c, x0, y0, x0 + 182, y0 + 22, (60, 60, 60), 200)
+            _frame(c, x0, y0, x0 + 182, y0 + 22, (25, 25, 25))
+            for k in range(N_HOTBAR):
+                sx = x0 + 1 + 20 * k
+                _frame(c, sx, y0 + 1, sx + 20, y0 + 21, (110, 110, 110))
+            for k in range(10):
+                hx, hy = x0 + 8 * k, y0 - 10
+                full = life - 2 * k
+                _rect(c, hx, hy, hx + 7, hy + 7, (30, 10, 10))
+                if full >= 1:
+                    _rect(c, hx + 1, hy + 1, hx + (6 if full >= 2 else 3), hy + 6, (220, 30, 30))
+            for k in range(10):
+                fx, fy = x0 + 182 - 8 * (k + 1), y0 - 10
+                _rect(c, fx, fy, fx + 7, fy + 7, (30, 20, 10))
+                if food - 2 * k >= 1:
+                    _rect(c, fx + 1, fy + 1, fx + 6, fy + 6, (190, 120, 50))
+            base = self._store(key, c)
+        return base
 
     def _scale_sprite(self, sprite: np.ndarray) -> np.ndarray:
         h = max(2, int(round(16 * self.h / GUI_H)))
@@ -622,32 +734,17 @@ class Hud:
         key = ("hud", tuple(hotbar_items), tuple(hotbar_counts), int(selected), int(math.ceil(life)), int(food))
         ov = self._cache.get(key, False)
         if ov is False:
-            c = np.zeros((GUI_H, GUI_W, 4), np.uint8)
+            c = self._hud_base(int(math.ceil(life)), int(food)).copy()
             x0, y0 = HOTBAR_X0, HOTBAR_Y0
-            _rect(c, x0, y0, x0 + 182, y0 + 22, (60, 60, 60), 200)
-            _frame(c, x0, y0, x0 + 182, y0 + 22, (25, 25, 25))
             for k in range(N_HOTBAR):
                 sx = x0 + 1 + 20 * k
-                _frame(c, sx, y0 + 1, sx + 20, y0 + 21, (110, 110, 110))
                 if hotbar_items[k] > 0 and hotbar_counts[k] > 0:
                     _put(c, sx + 2, y0 + 3, ICONS[hotbar_items[k]])
                     if hotbar_counts[k] > 1:
                         _text(c, sx + 19, y0 + 14, str(int(hotbar_counts[k])))
             sx = x0 - 1 + 20 * int(selected)
             _frame(c, sx, y0 - 1, sx + 24, y0 + 23, (250, 250, 250), 2)
-            hearts = int(math.ceil(life))
-            for k in range(10):
-                hx, hy = x0 + 8 * k, y0 - 10
-                full = hearts - 2 * k
-                _rect(c, hx, hy, hx + 7, hy + 7, (30, 10, 10))
-                if full >= 1:
-                    _rect(c, hx + 1, hy + 1, hx + (6 if full >= 2 else 3), hy + 6, (220, 30, 30))
-            for k in range(10):
-                fx, fy = x0 + 182 - 8 * (k + 1), y0 - 10
-                _rect(c, fx, fy, fx + 7, fy + 7, (30, 20, 10))
-                if food - 2 * k >= 1:
-                    _rect(c, fx + 1, fy + 1, fx + 6, fy + 6, (190, 120, 50))
-            ov = self._store(key, self._finish(c))
+            ov = self._store(key, self._finish(c, (x0 - 2, y0 - 12, x0 + 184, GUI_H)))
         self._blend(frame, ov)
         if crosshair:
             cy, cx = self.h // 2, self.w // 2
@@ -688,7 +785,7 @@ class Hud:
             for k in range(N_INVENTORY_SLOTS):
                 x0, y0, x1, y1 = screen.slot_rect(k)
                 _slot(c, x0, y0, x1 - x0, int(slot_items[k]), int(slot_counts[k]), 1)
-            ov = self._store(key, self._finish(c))
+            ov = self._store(key, self._finish(c, screen.panel_rect))
         frame >>= 1  # Minecraft dims the world behind a screen
         frame += frame >> 2
         self._blend(frame, ov)

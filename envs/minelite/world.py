@@ -119,7 +119,7 @@ def break_ticks(block: int, tool: Optional[str], tier: int, mining_speed: float 
     return ticks, harvest and info.drop is not None
 
 
-@dataclass
+@dataclass(repr=False)
 class World:
     """A generated world. ``blocks[x, y, z]`` uint8 block ids (y up).
 
@@ -133,6 +133,9 @@ class World:
     spawn: np.ndarray
     heightmap: np.ndarray
     furnaces: Dict[Tuple[int, int, int], float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"World(seed={self.seed}, size={self.size}, spawn={self.spawn.tolist()})"
 
     @property
     def size(self) -> Tuple[int, int, int]:
@@ -194,7 +197,7 @@ def _veins(blocks: np.ndarray, rng: np.random.Generator, ore: int, n_veins: int,
     lengths = rng.integers(size[0], size[1] + 1, n_veins)
     keep = np.arange(L)[None, :] < lengths[:, None]
     pts = pts[keep]
-    ok = (pts[:, 0] >= 0) & (pts[:, 0] < X) & (pts[:, 1] >= 1) & (pts[:, 1] < Y) & (pts[:, 2] >= 0) & (pts[:, 2] < Z)
+    ok = (pts[:, 0] >= 0) & (pts[:, 0] < X) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1) & (pts[:, 2] >= 0) & (pts[:, 2] < Z)
     pts = pts[ok]
     sel = blocks[pts[:, 0], pts[:, 1], pts[:, 2]] == STONE
     pts = pts[sel]

@@ -5,7 +5,7 @@ We plug into Sample Factory, we do not fork it:
 * :func:`register_vpt_components` registers the SF env names (``vpt_minelite``, ``vpt_minerl_*``,
   ``vpt_debug``; see :mod:`.envs`) and the VPT actor-critic factory (:mod:`.actor_critic`);
 * :func:`add_vpt_args` adds the VPT options (``--model``, ``--weights``, ``--preset``, ``--kl_coef``,
-  ``--kl_decay``, ``--episode_steps``, ``--memory_budget_mb``, ``--export_prefix``) and VPT-friendly
+  ``--kl_decay``, ``--episode_steps``, ``--env_kwargs``, ``--memory_budget_mb``, ``--export_prefix``) and VPT-friendly
   defaults for SF's own options;
 * :mod:`.train` is the entry point, and :func:`finetune_sf` the Python API used by the pipeline.
 
@@ -85,6 +85,8 @@ def add_vpt_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "(and halves the recurrent state)")
     g.add_argument("--kl_decay", default=0.9995, type=float, help="rho is multiplied by this every training iteration")
     g.add_argument("--episode_steps", default=0, type=int, help="max steps per episode (0: the env's default)")
+    g.add_argument("--env_kwargs", default="", type=str,
+                   help='JSON object of extra make_vpt_env / env constructor kwargs, e.g. \'{"world_size": [32, 24, 32]}\'')
     g.add_argument("--memory_budget_mb", default=0, type=float,
                    help="refuse configs whose SF buffers exceed this (0: half the available RAM, capped by /dev/shm)")
     g.add_argument("--export_prefix", default=None, type=str,

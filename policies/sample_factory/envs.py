@@ -19,6 +19,7 @@ SF env names (``--env``):
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, Optional
 
 import gymnasium as gym
@@ -141,11 +142,28 @@ class DebugVPTEnv(gym.Env):
         return self._obs(), reward, False, truncated, info
 
 
+def parse_env_kwargs(text) -> Dict[str, Any]:
+    """``--env_kwargs`` (a JSON object string, a dict or None) -> dict."""
+    if text is None or text == "":
+        return {}
+    if isinstance(text, dict):
+        return dict(text)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--env_kwargs must be a JSON object, got {text!r}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"--env_kwargs must be a JSON object, got {text!r}")
+    return value
+
+
 def make_vpt_sf_env(full_env_name: str, cfg=None, env_config=None, render_mode: Optional[str] = None) -> gym.Env:
     """SF env factory (``register_env`` signature) for every name in :data:`SF_ENV_IDS` and ``vpt_debug``.
 
-    Reads ``cfg.episode_steps`` (max steps per episode; 0/None keeps the env's default) when present.
+    Reads ``cfg.episode_steps`` (max steps per episode; 0/None keeps the env's default) and ``cfg.env_kwargs``
+    (a JSON object passed to ``make_vpt_env``, e.g. ``'{"world_size": [32, 24, 32]}'``) when present.
     """
+    env_kwargs = parse_env_kwargs(getattr(cfg, "env_kwargs", None) if cfg is not None else None)
     max_steps = getattr(cfg, "episode_steps", None) if cfg is not None else None
     max_steps = int(max_steps) if max_steps else None
     seed = None
@@ -160,5 +178,5 @@ def make_vpt_sf_env(full_env_name: str, cfg=None, env_config=None, render_mode: 
     import vpt_rl.envs  # noqa: F401  (registers the gymnasium ids)
     from vpt_rl.envs.wrappers import make_vpt_env
 
-    env = make_vpt_env(SF_ENV_IDS[full_env_name], reward="techtree", max_steps=max_steps)
+    env = make_vpt_env(SF_ENV_IDS[full_env_name], reward="techtree", max_steps=max_steps, **env_kwargs)
     return TupleActionWrapper(env)

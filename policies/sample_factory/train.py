@@ -23,6 +23,7 @@ From Python, :func:`finetune_sf` runs a whole fine-tuning job in a subprocess an
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -236,6 +237,7 @@ def finetune_sf(
     seed: int = 0,
     experiment: str = "vpt_sf",
     extra_args: Optional[Dict[str, object]] = None,
+    env_kwargs: Optional[Dict[str, object]] = None,
 ) -> str:
     """Fine-tune a VPT policy with Sample Factory and export it; returns the exported ``.weights`` path.
 
@@ -256,7 +258,9 @@ def finetune_sf(
     :param out_dir: SF ``--train_dir``
     :param seed: SF seed
     :param experiment: SF experiment name (a folder in ``out_dir``)
-    :param extra_args: further SF options, e.g. ``{"rollout": 16, "batch_size": 64}``
+    :param extra_args: further SF options, e.g. ``{"rollout": 16, "batch_size": 64, "episode_steps": 500}``
+    :param env_kwargs: extra ``make_vpt_env`` / env constructor kwargs (JSON-serialisable), e.g.
+        ``{"world_size": [32, 24, 32]}``
     """
     if int(total_steps) <= 0:
         raise ValueError(f"total_steps must be > 0, got {total_steps!r}")
@@ -268,6 +272,8 @@ def finetune_sf(
         "--kl_coef", str(float(kl_coef)), "--exploration_loss_coeff", str(float(ent_coef)),
         "--train_dir", str(out_dir), "--experiment", str(experiment), "--seed", str(int(seed)),
     ]
+    if env_kwargs:
+        argv += ["--env_kwargs", json.dumps(env_kwargs)]
     if isinstance(config, dict):
         extra = {**config, **extra}
         config = None
@@ -275,14 +281,15 @@ def finetune_sf(
         argv += ["--model", str(model)]
     elif config is not None and not isinstance(config, str):
         # a PolicyConfig: write it as an official .model file so the SF processes can read it
-        from vpt_rl.checkpoint import save_policy
-        from vpt_rl.model import PolicyNet
+        from vpt_rl.checkpoint import write_model_file
+        from vpt_rl.model import PolicyConfig
 
+        if not isinstance(config, PolicyConfig):
+            raise TypeError(f"config must be a preset name, a PolicyConfig or a dict of SF options, got {config!r}")
         cfg_dir = os.path.join(out_dir, experiment)
         os.makedirs(cfg_dir, exist_ok=True)
         model = os.path.join(cfg_dir, "architecture.model")
-        tmp_weights = os.path.join(cfg_dir, "architecture_init.weights")
-        save_policy(PolicyNet(config), model, tmp_weights)
+        write_model_file(model, config.to_kwargs(), 1.0)
         argv += ["--model", model]
     elif isinstance(config, str):
         argv += ["--preset", config]

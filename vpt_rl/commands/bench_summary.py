@@ -98,7 +98,9 @@ def build_summary(bench_dir: os.PathLike) -> str:
     bench_dir = Path(bench_dir)
     scripts = sorted(p.stem[len("bench_"):] for p in bench_dir.glob("bench_*.py"))
     res_dir = bench_dir / "results"
-    results = {p.stem: p for p in sorted(res_dir.glob("*.json"))} if res_dir.is_dir() else {}
+    # "NAME.partial.json" / ".NAME.tmp" are a benchmark still being written: not results yet
+    results = {p.stem: p for p in sorted(res_dir.glob("*.json"))
+               if not p.name.startswith(".") and not p.stem.endswith((".partial", ".tmp"))} if res_dir.is_dir() else {}
     loaded: Dict[str, Any] = {}
     errors: Dict[str, str] = {}
     for stem, p in results.items():

@@ -25,8 +25,9 @@ whose ``.jsonl`` exists is complete. An exception (or Ctrl-C) while recording de
 Known limits of the format (the same as in OpenAI's data, reported by :attr:`ContractorRecorder.mismatches`):
 
 * a segment whose first line presses attack alone (``newButtons == [0]``) reads as "attack stuck": the
-  reader drops attack until it is pressed anew. :func:`record_episode` therefore never lets the first
-  recorded tick of an episode press attack alone, warning if the policy did;
+  reader drops attack until it is pressed anew. :func:`record_episode` therefore holds back (one tick, with a
+  warning) a new attack press alone on the first line of a segment; an attack held across a segment
+  boundary is not new and reads back fine;
 * a segment that starts on hotbar slot N > 0 (the 2nd, 3rd ... segment of a long episode) reads as a
   ``hotbar.N+1`` press on its first line (the reader starts from slot 0); selecting the slot that is
   already selected changes nothing in the game.
@@ -652,11 +653,12 @@ def record_episode(
                                          meta=seg_meta)
             pov = obs["pov"] if isinstance(obs, Mapping) else obs
             action = dict(policy_fn(obs))
-            if t == 0 and int(np.asarray(action.get("attack", 0)).reshape(-1)[0]) == 1 \
-                    and not int(np.asarray(action.get("use", 0)).reshape(-1)[0]) \
-                    and not int(np.asarray(action.get("pickItem", 0)).reshape(-1)[0]):
-                # attack alone on line 0 reads as "stuck attack" (VPT_SPEC.md 7.3): hold it back one tick
-                warnings.warn("the policy pressed attack on the first tick; recorded as released for that tick "
+            pressed = {k: int(np.asarray(action.get(k, 0)).reshape(-1)[0]) for k in ("attack", "use", "pickItem")}
+            if line_in_seg == 0 and pressed["attack"] and not pressed["use"] and not pressed["pickItem"] \
+                    and 0 not in held[0]:
+                # a new attack press alone on a segment's line 0 reads as "stuck attack" (VPT_SPEC.md 7.3),
+                # dropped until pressed anew: hold it back one tick instead
+                warnings.warn(f"the policy pressed attack on the first tick of segment {seg}; held back one tick "
                               "(the contractor rules would read it as a stuck button)", RecorderWarning, stacklevel=2)
                 action["attack"] = 0
             t0 = time.perf_counter()

@@ -122,6 +122,15 @@ def head_accuracy(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask:
         return int(ok_b.sum()) / n, int(ok_c.sum()) / n, int((ok_b & ok_c).sum()) / n
 
 
+def clip_gradients(params: list, max_norm: float) -> float:
+    """Clip the total gradient norm of ``params`` (a list, not a spent generator as in the official demo)
+    to ``max_norm`` (0: no clipping); returns the norm before clipping."""
+    params = [p for p in params if p.grad is not None]
+    if not params:
+        return 0.0
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf")))
+
+
 def _build_policy(args: Args, device):
     from vpt_rl.checkpoint import load_policy
     from vpt_rl.model import POLICY_PRESETS, PolicyNet
@@ -136,6 +145,14 @@ def _build_policy(args: Args, device):
 
 def train_bc(args: Args) -> Path:
     """Run behavioural cloning as described by ``args``; returns the path of the ``.model`` file.
+
+    See :func:`run_bc`, which also returns the trained network.
+    """
+    return run_bc(args)[0]
+
+
+def run_bc(args: Args):
+    """Run behavioural cloning; returns ``(model_path, trained PolicyNet)``.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel, each rank
     reads the shard ``segments[lane::lanes]`` of its own lanes, and rank 0 writes checkpoints and logs.
@@ -225,7 +242,7 @@ def train_bc(args: Args) -> Path:
         loss = bc_loss(logp, buttons, camera, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm if args.max_grad_norm > 0 else float("inf"))
+        grad_norm = clip_gradients(params, args.max_grad_norm)
         opt.step()
         step += 1
         frames += int(mask.sum()) * world
@@ -241,7 +258,7 @@ def train_bc(args: Args) -> Path:
                 writer.add_scalar("train/grad_norm", float(grad_norm), step)
                 writer.add_scalar("train/lr", opt.param_groups[0]["lr"], step)
                 writer.add_scalar("train/frames_per_s", fps, step)
-                history.append({"step": step, "loss": loss_m, "accuracy_buttons": acc_b,
+                history.append({"step": step, "loss": loss_m, "grad_norm": grad_norm, "accuracy_buttons": acc_b,
                                 "accuracy_camera": acc_c, "accuracy_joint": acc, "frames_per_s": fps})
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -253,7 +270,7 @@ def train_bc(args: Args) -> Path:
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return model_path
+    return model_path, policy
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

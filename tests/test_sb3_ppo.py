@@ -1,0 +1,268 @@
+"""VPTPPO (policies/sb3.py): segment memory storage, exact replay, GAE, KL to the frozen prior, warm-up,
+learning a memory task, save/load, logging, the finetune helper and CLI."""
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.logger import KVWriter, Logger
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from vpt_rl.model import POLICY_PRESETS
+from vpt_rl.policies.sb3 import VPTPPO, EpisodeStatsCallback, VPTPolicy, VPTRolloutBuffer, finetune_sb3
+
+MICRO_32PX = POLICY_PRESETS["micro"].replace(img_shape=(32, 32, 3)).to_kwargs()
+
+
+class CueEnv(gym.Env):
+    """Frame 0 shows a red or blue cue, later frames are grey; each grey-frame step earns 1/(len-1) when the
+    camera class is on the cue's side (< 60 for red). Episode return: 0.5 expected for any policy without
+    memory, 1.0 for one that remembers the cue. ``var_len`` draws lengths 3..ep_len."""
+
+    def __init__(self, ep_len=3, seed=None, size=128, var_len=False):
+        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, (size, size, 3), np.uint8)})
+        self.action_space = spaces.MultiDiscrete([8641, 121])
+        self.ep_len, self.var_len = ep_len, var_len
+        self.rng = np.random.default_rng(seed)
+
+    def _obs(self):
+        img = np.full(self.observation_space["pov"].shape, 128, np.uint8)
+        if self.t == 0:
+            img[:] = (220, 30, 30) if self.cue == 0 else (30, 30, 220)
+        return {"pov": img}
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.cue, self.t = int(self.rng.integers(2)), 0
+        self.len = int(self.rng.integers(3, self.ep_len + 1)) if self.var_len else self.ep_len
+        return self._obs(), {}
+
+    def step(self, action):
+        r = float((int(action[1]) < 60) == (self.cue == 0)) / (self.len - 1) if self.t > 0 else 0.0
+        self.t += 1
+        done = self.t >= self.len
+        info = {"episode_extra_stats": {"milestone_cue_red": float(self.cue == 0), "episode_length": float(self.len)}} if done else {}
+        return self._obs(), r, done, False, info
+
+
+def _venv(n=2, **kw):
+    return DummyVecEnv([lambda i=i: Monitor(CueEnv(seed=i, **kw)) for i in range(n)])
+
+
+def _start(model, steps):
+    _, cb = model._setup_learn(steps, None)
+    return cb
+
+
+def test_replay_from_stored_segment_memory_reproduces_rollout_log_probs():
+    """Two rollouts (the second starts with a full memory), 2 segments of 12 steps, chunks of 8 + 4, episode
+    starts inside chunks: replaying from the stored memories gives the rollout log-probs within 1e-4."""
+    model = VPTPPO(VPTPolicy, _venv(2, ep_len=6, var_len=True), n_steps=24, segment_len=12, chunk_len=8,
+                   policy_kwargs=dict(config="micro"), seed=0)
+    cb = _start(model, 96)
+    buf = model.rollout_buffer
+    for _ in range(2):
+        model.collect_rollouts(model.env, cb, buf, model.n_steps)
+        starts = buf.episode_starts
+        assert starts[1:12].sum() > 0 and starts[13:].sum() > 0  # episode starts inside both segments
+        replay = model.replay()
+        np.testing.assert_allclose(replay["log_probs"], buf.log_probs, atol=1e-4, rtol=0)
+    # the second rollout's stored memory is not empty: it carries frames from the first rollout
+    assert any(bool(m.any()) for m, _, _ in buf.states[0].policy)
+
+
+def test_buffer_stores_memory_once_per_segment_and_counts_bytes():
+    model = VPTPPO(VPTPolicy, _venv(3), n_steps=16, segment_len=8, policy_kwargs=dict(config="micro"), seed=0)
+    cb = _start(model, 48)
+    model.collect_rollouts(model.env, cb, model.rollout_buffer, model.n_steps)
+    buf = model.rollout_buffer
+    cfg = POLICY_PRESETS["micro"]
+    per_env = cfg.n_recurrence_layers * (cfg.maxlen * 1 + 2 * cfg.maxlen * cfg.hidsize * 4)  # bool mask + fp32 K, V
+    nb = buf.nbytes()
+    assert len(buf.states) == 2
+    assert nb["policy_states"] == 2 * 3 * per_env and nb["prior_states"] == 2 * 3 * per_env
+    assert nb["pov"] == 16 * 3 * 128 * 128 * 3  # uint8 frames, not float32
+    assert nb["prior_probs"] == 16 * 3 * (8641 + 121) * 2  # float16
+    assert buf.prior_probs.dtype == torch.float16
+    probs = buf.prior_probs.float()
+    torch.testing.assert_close(probs[..., :8641].sum(-1), torch.ones(16, 3), atol=5e-3, rtol=0)
+    with pytest.raises(ValueError, match="segment_len=5"):
+        VPTPPO(VPTPolicy, _venv(1), n_steps=16, segment_len=5, policy_kwargs=dict(config="micro"))
+    with pytest.raises(ValueError, match="chunk_len=9"):
+        VPTPPO(VPTPolicy, _venv(1), n_steps=16, chunk_len=9, policy_kwargs=dict(config="micro"))
+
+
+def test_gae_matches_hand_computed_values():
+    buf = VPTRolloutBuffer(3, 1, 3, pov_shape=(4, 4, 3), gamma=0.9, gae_lambda=0.8, store_prior=False)
+    buf.rewards[:, 0] = [1.0, 2.0, 3.0]
+    buf.values[:, 0] = [0.5, 1.0, 1.5]
+    buf.episode_starts[:, 0] = [1.0, 0.0, 1.0]  # a new episode starts at step 2
+    buf.compute_returns_and_advantage(np.array([2.0]), np.array([False]))
+    a2 = 3.0 + 0.9 * 2.0 - 1.5  # bootstraps from the last value
+    a1 = 2.0 - 1.0  # step 2 starts a new episode: no bootstrap, no GAE carry
+    a0 = (1.0 + 0.9 * 1.0 - 0.5) + 0.9 * 0.8 * a1
+    np.testing.assert_allclose(buf.advantages[:, 0], [a0, a1, a2], rtol=1e-6)
+    np.testing.assert_allclose(buf.returns[:, 0], [a0 + 0.5, a1 + 1.0, a2 + 1.5], rtol=1e-6)
+
+
+def test_kl_to_prior_is_zero_at_start_and_grows_when_the_policy_is_pushed():
+    model = VPTPPO(VPTPolicy, _venv(2), n_steps=12, learning_rate=3e-3, kl_coef=1e-4, n_epochs=2,
+                   policy_kwargs=dict(config="micro"), seed=0)
+    cb = _start(model, 24)
+    model.collect_rollouts(model.env, cb, model.rollout_buffer, model.n_steps)
+    kl0 = model.replay()["kl_prior"]
+    assert np.abs(kl0).max() < 2e-3  # float16 prior probabilities; exactly the same network
+    kls = []
+    for _ in range(3):
+        model.learn(24, reset_num_timesteps=False)
+        kls.append(float(model.replay()["kl_prior"].mean()))
+    assert kls[0] > 1e-3 and kls[2] > kls[0], kls
+    assert model._last_kl_prior > 0
+
+
+def test_kl_coef_decays_per_iteration_and_zero_disables_the_prior():
+    model = VPTPPO(VPTPolicy, _venv(2), n_steps=6, policy_kwargs=dict(config="micro"), seed=0)
+    assert model.kl_coef == 0.2 and model.policy.prior is not None
+    model.learn(36)  # 3 iterations
+    assert model.kl_coef == pytest.approx(0.2 * 0.9995 ** 3, rel=1e-12)
+    no_prior = VPTPPO(VPTPolicy, _venv(2), n_steps=6, kl_coef=0.0, ent_coef=0.01, policy_kwargs=dict(config="micro"))
+    assert no_prior.policy.prior is None and not no_prior.rollout_buffer.store_prior
+    no_prior.learn(12)
+    with pytest.raises(ValueError, match="with_prior=False"):
+        VPTPPO(VPTPolicy, _venv(1), n_steps=6, kl_coef=0.2, policy_kwargs=dict(config="micro", with_prior=False))
+
+
+def test_value_warmup_iterations_train_only_the_value_head():
+    model = VPTPPO(VPTPolicy, _venv(2), n_steps=6, value_warmup_iters=1, learning_rate=1e-2,
+                   policy_kwargs=dict(config="micro"), seed=0)
+    before = {k: v.clone() for k, v in model.policy.vpt.state_dict().items()}
+    model.learn(12)  # one iteration = warm-up
+    after = model.policy.vpt.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("value_head.") for k in changed), changed
+    model.learn(12, reset_num_timesteps=False)  # second iteration trains everything
+    changed = {k for k in before if not torch.equal(before[k], model.policy.vpt.state_dict()[k])}
+    assert any(k.startswith("net.") for k in changed) and any(k.startswith("pi_head.") for k in changed)
+
+
+def test_tiny_config_learns_a_task_where_memory_matters():
+    """Only the first frame shows the cue, so a memoryless policy earns 0.5 per episode at best; the
+    transformer memory lets VPTPPO (random init, no KL) exceed 0.8 within a few thousand steps."""
+    torch.manual_seed(0)
+    venv = DummyVecEnv([lambda i=i: Monitor(CueEnv(seed=i, size=32)) for i in range(8)])
+    model = VPTPPO(VPTPolicy, venv, n_steps=12, batch_size=24, n_epochs=4, learning_rate=3e-3, gamma=0.9,
+                   kl_coef=0.0, policy_kwargs=dict(config=MICRO_32PX), seed=0)
+    returns = []  # mean episode return per iteration (8 envs x 4 episodes)
+    for _ in range(40):
+        model.learn(96, reset_num_timesteps=False)
+        returns.append(model.rollout_buffer.rewards.sum() / 32)
+        if len(returns) >= 5 and np.mean(returns[-5:]) > 0.8:
+            break
+    assert np.mean(returns[:3]) < 0.65, returns
+    assert np.mean(returns[-5:]) > 0.8, returns
+    assert model.num_timesteps <= 40 * 96
+
+
+class _Record(KVWriter):
+    def __init__(self):
+        self.rows = []
+
+    def write(self, key_values, key_excluded, step=0):
+        self.rows.append(dict(key_values))
+
+
+def test_logs_kl_explained_variance_fps_and_milestones():
+    model = VPTPPO(VPTPolicy, _venv(2), n_steps=6, policy_kwargs=dict(config="micro"), seed=0)
+    rec = _Record()
+    model.set_logger(Logger(folder=None, output_formats=[rec]))
+    cb = EpisodeStatsCallback(prefix="cb_milestones")
+    model.learn(36, callback=cb)
+    keys = set().union(*rec.rows)
+    for k in ("train/kl_prior", "train/kl_coef", "train/explained_variance", "time/fps", "train/policy_gradient_loss",
+              "train/value_loss", "train/clip_fraction", "rollout/ep_rew_mean", "milestones/milestone_cue_red",
+              "milestones/episode_length", "cb_milestones/milestone_cue_red"):
+        assert k in keys, k
+    last = rec.rows[-1]
+    assert last["milestones/episode_length"] == 3.0
+    assert 0.0 <= last["milestones/milestone_cue_red"] <= 1.0
+    assert last["train/kl_coef"] == pytest.approx(0.2 * 0.9995 ** 2)  # logged before the third iteration's decay
+
+
+def test_save_load_round_trip_keeps_prior_and_optimizer_and_learning_continues(tmp_path, fixtures_dir):
+    import shutil
+
+    mfile, wfile = tmp_path / "start.model", tmp_path / "start.weights"
+    shutil.copy(fixtures_dir / "policy.model", mfile)
+    shutil.copy(fixtures_dir / "policy.weights", wfile)
+    model = VPTPPO(VPTPolicy, _venv(2), n_steps=6, learning_rate=1e-3, policy_kwargs=dict(model=str(mfile), weights=str(wfile)), seed=0)
+    model.learn(24)
+    assert "weights" not in model.policy_kwargs and "model" not in model.policy_kwargs
+    model.save(tmp_path / "ppo.zip")
+    os.remove(mfile)
+    os.remove(wfile)  # loading must not re-read the starting files
+
+    loaded = VPTPPO.load(tmp_path / "ppo.zip", env=_venv(2))
+    for a, b in ((model.policy.vpt, loaded.policy.vpt), (model.policy.prior, loaded.policy.prior)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    opt_a, opt_b = model.policy.optimizer.state_dict(), loaded.policy.optimizer.state_dict()
+    assert opt_a["state"].keys() == opt_b["state"].keys() and len(opt_a["state"]) > 0
+    for i in opt_a["state"]:
+        assert torch.equal(opt_a["state"][i]["exp_avg"], opt_b["state"][i]["exp_avg"])
+    assert loaded.kl_coef == model.kl_coef and loaded._n_iterations == model._n_iterations
+    # the prior is still the starting network, which the policy has left
+    official = torch.load(fixtures_dir / "policy.weights", weights_only=True)
+    prior_sd = loaded.policy.prior.state_dict()
+    assert all(torch.equal(prior_sd[k], official[k]) for k in official if not k.startswith("value_head."))
+    assert not torch.equal(loaded.policy.vpt.state_dict()["pi_head.camera.linear_layer.weight"], official["pi_head.camera.linear_layer.weight"])
+
+    pol_before = {k: v.clone() for k, v in loaded.policy.vpt.state_dict().items()}
+    loaded.learn(12, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 36
+    assert all(torch.equal(loaded.policy.prior.state_dict()[k], prior_sd[k]) for k in prior_sd)  # prior untouched
+    assert any(not torch.equal(loaded.policy.vpt.state_dict()[k], pol_before[k]) for k in pol_before)
+
+    loaded.export_vpt(str(tmp_path / "ft.model"), str(tmp_path / "ft.weights"))
+    from vpt_rl.checkpoint import load_policy
+
+    ft = load_policy(tmp_path / "ft.model", tmp_path / "ft.weights")
+    assert ft.temperature == 2.0
+    assert all(torch.equal(ft.state_dict()[k], v) for k, v in loaded.policy.vpt.state_dict().items())
+
+
+def test_env_whose_spaces_do_not_fit_is_rejected():
+    class Wrong(CueEnv):
+        def __init__(self):
+            super().__init__()
+            self.action_space = spaces.Discrete(4)
+
+    with pytest.raises(ValueError, match=r"expected MultiDiscrete\(\[8641, 121\]\)"):
+        VPTPPO(VPTPolicy, Wrong(), policy_kwargs=dict(config="micro"))
+    model = VPTPPO(VPTPolicy, _venv(1), n_steps=6, policy_kwargs=dict(config="micro"))
+    with pytest.raises(ValueError, match=r"\(128, 128, 3\)"):
+        model.set_env(DummyVecEnv([lambda: CueEnv(size=64)]))
+
+
+def test_finetune_helper_and_cli_run_on_minelite_and_resume(tmp_path):
+    from vpt_rl.checkpoint import load_policy
+    from vpt_rl.cli import main
+
+    out = tmp_path / "run"
+    path = finetune_sb3("vpt_rl/MineLite-v0", 8, config="micro", n_envs=2, n_steps=4, out_dir=str(out), seed=0,
+                        ppo_kwargs=dict(n_epochs=1), max_steps=5, world_size=(16, 24, 16))
+    assert path == str(out / "final.zip") and os.path.isfile(path)
+    assert os.path.isfile(out / "checkpoint.zip")
+    net = load_policy(out / "policy.model", out / "policy.weights")
+    assert net.cfg == POLICY_PRESETS["micro"]
+    assert os.listdir(out / "tb")
+    # resume: the checkpoint holds 8 steps, so asking for 16 runs one more iteration of 8
+    rc = main(["finetune", "--backend", "sb3", "--env", "vpt_rl/MineLite-v0", "--steps", "16", "--config", "micro",
+               "--n-envs", "2", "--n-steps", "4", "--out-dir", str(out), "--n-epochs", "1",
+               "--env-kwargs", '{"max_steps": 5, "world_size": [16, 24, 16]}'])
+    assert rc == 0
+    assert VPTPPO.load(out / "final.zip").num_timesteps == 16
