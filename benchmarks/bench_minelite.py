@@ -23,7 +23,7 @@ import platform
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict
+from typing import Dict
 
 import numpy as np
 

@@ -58,7 +58,7 @@ def run_sf(args, workers: int, serial: bool, train_dir: Path) -> dict:
         "--num_envs_per_worker", str(args.envs_per_worker), "--num_workers", str(workers),
         "--train_for_env_steps", str(args.steps), "--kl_coef", str(args.kl_coef), "--seed", str(args.seed),
         "--save_every_sec", "100000", "--experiment_summaries_interval", "5",
-    ] + args.model_args
+    ] + args.model_args + args.sf_extra.split()
     if serial:
         cmd += ["--serial_mode", "True", "--async_rl", "False"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -108,6 +108,8 @@ def main(argv=None) -> int:
     p.add_argument("--episode_steps", type=int, default=500)
     p.add_argument("--kl_coef", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sf_extra", default="", help="more SF options for every SF run, e.g. '--worker_num_splits 1'")
+    p.add_argument("--serial", type=int, default=1, help="also measure SF's serial runner (0: skip)")
     p.add_argument("--skip_sb3", action="store_true")
     p.add_argument("--out", default=str(HERE / "results" / "bench_sample_factory.json"))
     args = p.parse_args(argv)
@@ -119,8 +121,9 @@ def main(argv=None) -> int:
         for w in [int(x) for x in args.workers.split(",") if x]:
             runs.append(run_sf(args, w, serial=False, train_dir=tmp))
             print(json.dumps(runs[-1]), flush=True)
-        runs.append(run_sf(args, 2, serial=True, train_dir=tmp))
-        print(json.dumps(runs[-1]), flush=True)
+        if args.serial:
+            runs.append(run_sf(args, max(1, args.sb3_envs // args.envs_per_worker), serial=True, train_dir=tmp))
+            print(json.dumps(runs[-1]), flush=True)
         sb3_error = None
         if not args.skip_sb3:
             try:
@@ -139,7 +142,7 @@ def main(argv=None) -> int:
     result = dict(
         machine="2-core CPU, no GPU", date=time.strftime("%Y-%m-%d"), python=platform.python_version(),
         model=args.model or f"preset {args.preset}", env="MineLite via make_vpt_env", episode_steps=args.episode_steps,
-        rollout=args.rollout, kl_coef=args.kl_coef, steps_per_run=args.steps, runs=runs,
+        rollout=args.rollout, kl_coef=args.kl_coef, steps_per_run=args.steps, sf_extra=args.sf_extra, runs=runs,
         speedup_same_envs=round(same_envs / sb3[0]["env_steps_per_s"], 2) if sb3 and same_envs else None,  # vs SB3's best
         speedup_best=round(best / sb3[0]["env_steps_per_s"], 2) if sb3 else None,
         target="SF >= 2x SB3 throughput", sb3_note=None if sb3 else (sb3_error or "skipped"),

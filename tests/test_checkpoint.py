@@ -176,8 +176,6 @@ def test_resolve_released_finds_files_or_says_where_to_download(tmp_path):
 
 
 def test_demo_cli_prints_the_policy_actions_on_the_fixture_checkpoint(fixtures_dir, capsys):
-    import re
-
     from vpt_rl.actions import agent_to_env
     from vpt_rl.cli import main
     from vpt_rl.commands.demo import random_frames

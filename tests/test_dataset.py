@@ -97,6 +97,14 @@ def test_corrupt_segment_is_skipped_with_warning_and_rest_used(segments, tmp_pat
     assert n == len(_non_null_steps(segments[0])) + len(_non_null_steps(segments[1]))
 
 
+def test_finite_pass_reads_each_segment_once_even_with_more_lanes_than_segments(segments):
+    ds = SequenceDataset(segments[:2], batch_size=3, seq_len=16, skip_null=False, epochs=1)
+    n = sum(int(b["mask"].sum()) for b in make_loader(ds, num_workers=2))
+    assert n == sum(len(load_actions(s.with_suffix(".jsonl"))) for s in segments[:2])
+    forever = SequenceDataset(segments[:2], batch_size=3, seq_len=16, epochs=None)
+    assert all(len(lane) == 1 for lane in forever.lane_segments(stream=1, n_streams=2))
+
+
 def test_forever_mode_keeps_streaming_past_one_epoch(segments):
     ds = SequenceDataset(segments[:1], batch_size=1, seq_len=16, epochs=None)
     it = iter(make_loader(ds))

@@ -122,7 +122,8 @@ def test_every_recipe_crafts_minecraft_quantities_on_the_crafting_table(env, rec
 def test_recipe_quantities_are_minecrafts():
     expect = {"oak_planks": (4, {"oak_log": 1}), "stick": (4, {"oak_planks": 2}),
               "crafting_table": (1, {"oak_planks": 4}), "torch": (4, {"coal": 1, "stick": 1}),
-              "wooden_pickaxe": (1, {"oak_planks": 3, "stick": 2}), "stone_pickaxe": (1, {"cobblestone": 3, "stick": 2}),
+              "wooden_pickaxe": (1, {"oak_planks": 3, "stick": 2}),
+              "stone_pickaxe": (1, {"cobblestone": 3, "stick": 2}),
               "iron_pickaxe": (1, {"iron_ingot": 3, "stick": 2}), "diamond_pickaxe": (1, {"diamond": 3, "stick": 2}),
               "furnace": (1, {"cobblestone": 8}), "iron_ingot": (1, {"iron_ore": 1})}
     for name, (count, inputs) in expect.items():

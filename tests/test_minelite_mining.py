@@ -146,14 +146,20 @@ def test_use_places_held_block_on_targeted_face(env):
 
 
 def test_holding_use_repeats_every_four_ticks(env):
-    env.inventory.add("dirt", 10)
-    env.player.pitch = 60.0
+    env.inventory.add("dirt", 64)
     env.world.blocks[:, GROUND + 1:, :] = W.AIR
-    env.step({})
-    for _ in range(4):
-        env.step({"use": 1, "camera": np.array([0.0, 0.0], dtype=np.float32)})
-    # press places once, the 4-tick repeat once more at most in 4 ticks
-    assert 1 <= 10 - env.inventory_counts()["dirt"] <= 2
+    x, z = int(env.player.pos[0]), int(env.player.pos[2])
+    placed_at = []
+    for t in range(13):
+        # look at the top of the next free ground block ahead each tick (a contractor sweeping the mouse)
+        k = 3 + len(placed_at)
+        env.player.yaw, env.player.pitch = env.angles_to((x + 0.5, GROUND + 1.0, z + k + 0.5))
+        env._update_target()
+        before = env.inventory_counts()["dirt"]
+        env.step({"use": 1})
+        if env.inventory_counts()["dirt"] < before:
+            placed_at.append(t)
+    assert placed_at == [0, 4, 8, 12]
 
 
 def test_drop_throws_away_one_held_item(env):

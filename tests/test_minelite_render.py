@@ -1,6 +1,5 @@
 """MineLite rendering: the view follows the camera, ores are recognisable, crack overlay, HUD, GUI and cursor."""
 import numpy as np
-import pytest
 
 from vpt_rl.envs.minelite import world as W
 from vpt_rl.envs.minelite.env import MineLiteEnv
@@ -119,3 +118,28 @@ def test_disabled_recipe_buttons_are_greyed():
     on = env.step({})[0]["pov"]
     x0, y0, x1, y1 = env.gui.button_rect("oak_planks")
     assert on[y0 + 2: y1 - 2, x0 + 2: x1 - 2].mean() > off[y0 + 2: y1 - 2, x0 + 2: x1 - 2].mean() + 15
+
+
+def test_adaptive_rendering_matches_exact_tracing():
+    fast = MineLiteEnv(world_size=(48, 48, 48))
+    exact = MineLiteEnv(world_size=(48, 48, 48), exact_render=True)
+    differing = []
+    for seed, pitch, yaw in ((0, 0.0, 10.0), (1, 35.0, -120.0), (2, -25.0, 70.0), (3, 80.0, 0.0)):
+        a = fast.reset(seed=seed, options={"pitch": pitch, "yaw": yaw})[0]["pov"]
+        b = exact.reset(seed=seed, options={"pitch": pitch, "yaw": yaw})[0]["pov"]
+        differing.append(float((np.abs(a.astype(int) - b.astype(int)).sum(-1) > 0).mean()))
+    assert max(differing) < 0.005, differing
+
+
+def test_unchanged_view_is_reused_and_block_edits_still_show():
+    env, obs = _flat()
+    same = env.step({})[0]["pov"]
+    assert np.array_equal(same, obs["pov"])
+    x, z = int(env.player.pos[0]), int(env.player.pos[2])
+    env.world.blocks[x, GROUND + 1: GROUND + 3, z + 3] = W.DIAMOND_ORE  # edited behind the env's back
+    edited = env.step({})[0]["pov"]
+    exact = MineLiteEnv(world_size=(24, 32, 24), exact_render=True)
+    exact.reset(seed=0, options={"flat": True, "ground": GROUND, "yaw": 0.0})
+    exact.world.blocks[x, GROUND + 1: GROUND + 3, z + 3] = W.DIAMOND_ORE
+    assert _diff(edited, same) > 1.0
+    assert (np.abs(edited.astype(int) - exact.step({})[0]["pov"].astype(int)).sum(-1) > 0).mean() < 0.005

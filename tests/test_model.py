@@ -39,8 +39,21 @@ def expected(fixtures_dir):
     return torch.load(fixtures_dir / "policy_expected.pt", weights_only=True)
 
 
+_RUNS = {}
+
+
 def _run(net, img, first, chunk_len):
-    """Feed frames ``chunk_len`` at a time, carrying memory; returns concatenated buttons, camera, vpred."""
+    """Feed frames ``chunk_len`` at a time, carrying memory; returns concatenated buttons, camera, vpred.
+    Memoised per (inputs, chunk_len, attention path): several tests check the same run."""
+    key = (id(net), img.data_ptr(), first.tolist() if isinstance(first, torch.Tensor) else first, chunk_len,
+           net.net.recurrent_layer.blocks[0].r.orc_block.use_sdpa)
+    key = repr(key)
+    if key not in _RUNS:
+        _RUNS[key] = _run_uncached(net, img, first, chunk_len)
+    return _RUNS[key]
+
+
+def _run_uncached(net, img, first, chunk_len):
     state = net.initial_state(img.shape[0])
     outs = []
     with torch.no_grad():
@@ -118,7 +131,7 @@ def test_clipped_causal_mask_hides_previous_episode(fixture_policy, expected):
     with torch.no_grad():
         logp, _, _ = fixture_policy(img[:, :9], first, fixture_policy.initial_state(1))
         logp_nocut, _, _ = fixture_policy(img[:, :9], first.clone().fill_(False), fixture_policy.initial_state(1))
-    assert _max_err(logp["buttons"][:, 5:], fresh["buttons"]) < 1e-5
+    assert _max_err(logp["buttons"][:, 5:], fresh["buttons"]) < ATOL  # CNN batch sizes differ: float noise only
     # without the cut the memory of the previous frames does change the outputs
     assert _max_err(logp_nocut["buttons"][:, 5:], fresh["buttons"]) > 1e-3
 

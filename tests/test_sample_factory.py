@@ -29,7 +29,7 @@ from vpt_rl.policies.sample_factory.memory_budget import (  # noqa: E402
     estimate_memory,
 )
 from vpt_rl.policies.sample_factory.state_layout import StateLayout  # noqa: E402
-from vpt_rl.policies.sample_factory.train import parse_vpt_cfg, prepare_cfg  # noqa: E402
+from vpt_rl.policies.sample_factory.train import parse_vpt_cfg, prepare_cfg, run_in_own_process_group  # noqa: E402
 
 from conftest import FIXTURES, REPO  # noqa: E402
 
@@ -289,8 +289,11 @@ def _sf_run(tmp_path: Path, *extra: str, timeout: int = 240) -> subprocess.Compl
            "--num_envs_per_worker", "2", "--episode_steps", "8", "--stats_avg", "2", "--seed", "1",
            "--experiment_summaries_interval", "1", "--save_every_sec", "5", *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out, err = tmp_path / "sf_stdout.txt", tmp_path / "sf_stderr.txt"
+    with open(out, "w") as fo, open(err, "w") as fe:
+        rc = run_in_own_process_group(cmd, timeout=timeout, stdout=fo, stderr=fe, env=env, cwd=str(tmp_path))
+    proc = subprocess.CompletedProcess(cmd, rc, out.read_text(), err.read_text())
+    assert rc == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -444,6 +444,13 @@ class FanInLayer(nn.Module):
 _NNPACK_OK: Optional[bool] = None
 
 
+def _autocast_cpu() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
 def _nnpack_applies(x: torch.Tensor, layer: nn.Module) -> bool:
     """NNPACK's Winograd convolution is ~2x faster than oneDNN for a single image on CPU (measured on the
     2-core AVX-512 dev box), but has no backward; use it for batch-1 float32 inference only."""
@@ -454,7 +461,7 @@ def _nnpack_eligible(x: torch.Tensor) -> bool:
     global _NNPACK_OK
     if x.shape[0] != 1 or x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
         return False
-    if torch.is_autocast_cpu_enabled():
+    if _autocast_cpu():
         return False
     if _NNPACK_OK is None:
         _NNPACK_OK = bool(torch.backends.nnpack.is_available()) and torch._nnpack_available()  # also initialises it
@@ -746,10 +753,6 @@ class CategoricalHead(nn.Module):
         return torch.log_softmax(logits.float() / temperature, dim=-1)
 
 
-class _Heads(nn.ModuleDict):
-    pass
-
-
 class NormalizeEwma(nn.Module):
     """Running mean/variance of the value targets (non-trainable parameters, in the state dict)."""
 
@@ -885,7 +888,7 @@ class PolicyNet(nn.Module):
         self.cfg, self.temperature = cfg, temperature
         self.net = MinecraftPolicy(cfg)
         self.value_head = ScaledMSEHead(cfg.hidsize)
-        self.pi_head = _Heads()
+        self.pi_head = nn.ModuleDict()
         self.pi_head["camera"] = CategoricalHead(cfg.hidsize, (1,), N_CAMERA_CLASSES)  # parity: camera first
         self.pi_head["buttons"] = CategoricalHead(cfg.hidsize, (1,), N_BUTTON_CLASSES)
 
@@ -1006,7 +1009,7 @@ class IDMNet(nn.Module):
             raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
         self.cfg, self.temperature = cfg, temperature
         self.net = MinecraftPolicy(cfg, idm=True)
-        self.pi_head = _Heads()
+        self.pi_head = nn.ModuleDict()
         self.pi_head["buttons"] = CategoricalHead(cfg.hidsize, (N_IDM_BUTTONS,), 2)  # parity: buttons first
         self.pi_head["camera"] = CategoricalHead(cfg.hidsize, (2,), N_IDM_CAMERA_BINS)
         self.set_fast()

@@ -151,10 +151,10 @@ PRESETS: Dict[str, PipelineConfig] = {
     ),
     # The README quick start: well under an hour on 2 CPU cores.
     "small": PipelineConfig(
-        name="small", episodes=10, episode_ticks=1500, n_labelled=2, idm_preset="tiny_idm", idm_steps=300,
-        idm_batch=4, label_batch=8, policy_preset="micro", bc_steps=300, bc_batch=4, bc_seq_len=16,
-        rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=150, rl_lr=1e-4, eval_episodes=12,
-        eval_max_ticks=600, eval_batch=6,
+        name="small", episodes=10, episode_ticks=1500, n_labelled=2, idm_preset="micro_idm", idm_steps=200,
+        idm_batch=4, label_batch=8, policy_preset="micro", bc_steps=250, bc_batch=4, bc_seq_len=16,
+        rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=150, rl_lr=1e-4, eval_episodes=10,
+        eval_max_ticks=600, eval_batch=5,
     ),
     # Runs worth a GPU.
     "full": PipelineConfig(
@@ -468,10 +468,15 @@ def _count_lines(path: Path) -> int:
 
 
 def stage_record(ctx: StageContext) -> Dict[str, Any]:
-    """Record ``cfg.episodes`` scripted-expert episodes into ``data/recorded`` (resumes per episode)."""
-    from vpt_rl.data import recorder  # noqa: F401  (fail early with a clear import error)
-
+    """Record ``cfg.episodes`` scripted-expert episodes into ``data/recorded``. An interrupted recording
+    resumes per episode; recordings made with other knobs (or ``--force``) are deleted first."""
     cfg = ctx.cfg
+    stamp = ctx.recorded_dir / ".record_config.json"
+    want = stage_config("record", cfg, ctx.backend, ctx.seed)
+    have = json.loads(stamp.read_text()) if stamp.is_file() else None
+    if ctx.recorded_dir.exists() and (ctx.force or have != want):
+        shutil.rmtree(ctx.recorded_dir)
+    write_json_atomic(stamp, want)
     argv = [
         "--episodes", str(cfg.episodes), "--out", str(ctx.recorded_dir), "--max-ticks", str(cfg.episode_ticks),
         "--seed", str(ctx.seed), "--epsilon", str(cfg.expert_epsilon),
@@ -515,7 +520,8 @@ def stage_split(ctx: StageContext) -> Dict[str, Any]:
     """Keep ``cfg.n_labelled`` episodes labelled; the others become unlabelled video.
 
     ``data/labelled/``: mp4 + jsonl. ``data/unlabelled/``: the mp4 only (hard-linked); their true jsonl
-    goes to ``data/heldout_truth/`` to measure the IDM's pseudo-labels later. Episodes (not segments) are
+    goes to ``data/heldout_truth/`` (with a hard link of the mp4, so it is a segment folder the IDM can be
+    scored on) to measure the IDM's pseudo-labels later. Episodes (not segments) are
     split, chosen by a shuffle seeded with the pipeline seed.
     """
     segs = list_segments(ctx.recorded_dir)
@@ -550,12 +556,12 @@ def stage_split(ctx: StageContext) -> Dict[str, Any]:
             unl_segs.append(ctx.unlabelled_dir / s.name)
     _write_index(ctx.labelled_dir, lab_segs)
     _write_index(ctx.unlabelled_dir, unl_segs)
-    count = lambda ss: sum(_count_lines(ctx.labelled_dir / (s.stem + ".jsonl")) if s.parent == ctx.labelled_dir  # noqa: E731
-                           else _count_lines(ctx.truth_dir / (s.stem + ".jsonl")) for s in ss)
+    lab_frames = sum(_count_lines(s.with_suffix(".jsonl")) for s in lab_segs)
+    unl_frames = sum(_count_lines(ctx.truth_dir / (s.stem + ".jsonl")) for s in unl_segs)
     return {
         "labelled_episodes": labelled, "unlabelled_episodes": unlabelled,
         "labelled_segments": len(lab_segs), "unlabelled_segments": len(unl_segs),
-        "labelled_frames": count(lab_segs), "unlabelled_frames": count(unl_segs),
+        "labelled_frames": lab_frames, "unlabelled_frames": unl_frames,
     }
 
 
@@ -678,21 +684,33 @@ def stage_rl(ctx: StageContext) -> Dict[str, Any]:
     for i, (run, kw) in enumerate(runs.items()):
         run_dir = ctx.rl_dir(run)
         done = run_dir / "run.done"
-        if done.is_file() and not ctx.force:
+        want = stage_config("rl", cfg, ctx.backend, ctx.seed)
+        old = json.loads(done.read_text()) if done.is_file() else None
+        if old is not None and old.get("config") == want and not ctx.force:
             ctx.log(f"[pipeline] rl/{run}: done already, skipping")
-            summary[run] = json.loads(done.read_text())
+            summary[run] = old
             continue
-        if ctx.force and run_dir.exists():
-            shutil.rmtree(run_dir)
+        if run_dir.exists() and (ctx.force or old is not None or _stale_run(run_dir, want)):
+            shutil.rmtree(run_dir)  # finished with other settings: start over (else resume)
         run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "run.config", want)
         t0 = time.time()
         info = _finetune(ctx, run, run_dir, seed=ctx.seed + 1000 * (i + 1), **kw)
         curve = read_learning_curve(run_dir)
         write_json_atomic(run_dir / "curve.json", curve)
-        info.update(seconds=round(time.time() - t0, 1), episodes=len(curve["steps"]))
+        info.update(seconds=round(time.time() - t0, 1), episodes=len(curve["steps"]), config=want)
         write_json_atomic(done, info)
         summary[run] = info
     return summary
+
+
+def _stale_run(run_dir: Path, want: Dict[str, Any]) -> bool:
+    """True when an unfinished run in ``run_dir`` was started with other settings (not resumable)."""
+    cfg_file = run_dir / "run.config"
+    try:
+        return json.loads(cfg_file.read_text()) != want
+    except (OSError, ValueError):
+        return True
 
 
 def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, config, kl_coef, ent_coef, seed) -> Dict[str, Any]:
@@ -876,10 +894,13 @@ def stage_eval(ctx: StageContext) -> Dict[str, Any]:
         "random-init+rl": ctx.rl_paths("random"),
         "expert": None,
     }
-    settings = {"episodes": cfg.eval_episodes, "max_ticks": cfg.eval_max_ticks, "seed": ctx.seed + 10_000,
-                "env_id": ctx.env_id, "env_kwargs": ctx.env_kwargs()}
     summary = {}
     for name, paths in agents.items():
+        # an agent's result is reused only for the same settings, upstream knobs and checkpoint file
+        settings = {"episodes": cfg.eval_episodes, "max_ticks": cfg.eval_max_ticks, "seed": ctx.seed + 10_000,
+                    "env_id": ctx.env_id, "env_kwargs": ctx.env_kwargs(),
+                    "pipeline": stage_config("eval", cfg, ctx.backend, ctx.seed),
+                    "checkpoint": None if paths is None else _file_stamp(paths[1])}
         path = ctx.eval_dir / f"{_safe(name)}.json"
         if path.is_file() and not ctx.force:
             old = json.loads(path.read_text())
@@ -896,6 +917,11 @@ def stage_eval(ctx: StageContext) -> Dict[str, Any]:
         write_json_atomic(path, res)
         summary[name] = _eval_headline(res)
     return summary
+
+
+def _file_stamp(path: os.PathLike) -> Dict[str, Any]:
+    st = os.stat(path)
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _safe(name: str) -> str:

@@ -139,7 +139,8 @@ class Player:
 
     def __repr__(self) -> str:
         x, y, z = self.pos
-        return f"Player(pos=({x:.2f}, {y:.2f}, {z:.2f}), yaw={self.yaw:.1f}, pitch={self.pitch:.1f}, on_ground={self.on_ground})"
+        return (f"Player(pos=({x:.2f}, {y:.2f}, {z:.2f}), yaw={self.yaw:.1f}, pitch={self.pitch:.1f}, "
+                f"on_ground={self.on_ground})")
 
 
 def _wrap_yaw(yaw: float) -> float:
@@ -225,7 +226,8 @@ class MineLiteEnv(gym.Env):
         self._init_seed = seed
 
         self.action_space = spaces.Dict(
-            {k: (spaces.Box(-180.0, 180.0, (2,), np.float32) if k == "camera" else spaces.Discrete(2)) for k in ACTION_KEYS}
+            {k: (spaces.Box(-180.0, 180.0, (2,), np.float32) if k == "camera" else spaces.Discrete(2))
+             for k in ACTION_KEYS}
         )
         inv_names = MINERL_ITEM_NAMES if self.full_inventory else ITEM_NAMES
         self._inv_names = tuple(inv_names)
@@ -259,6 +261,11 @@ class MineLiteEnv(gym.Env):
 
         self._hud = Hud(self.height, self.width)
         self._frame = np.zeros((self.height, self.width, 3), dtype=np.uint8)
+        # last world image (before HUD) and what it showed, to skip re-rendering an unchanged view
+        self._view_frame = np.zeros_like(self._frame)
+        self._view_key = None
+        self._view_blocks = np.zeros((0, 0, 0), dtype=np.uint8)
+        self._obs_cache = None
         self._tan_half = math.tan(math.radians(self.fov) / 2.0)
         self.world: Optional[W.World] = None
         self.player: Optional[Player] = None
@@ -341,12 +348,11 @@ class MineLiteEnv(gym.Env):
                 if pressed("drop") and self.inventory.counts[self.selected_slot] > 0:
                     self.inventory.take_from_slot(self.selected_slot, 1)
                 self._mine(keys["attack"] == 1)
-                if keys["use"]:
-                    if pressed("use") or self._use_timer == 0:
+                if keys["use"]:  # act on the press, then every USE_REPEAT_TICKS ticks while held
+                    self._use_timer -= 1
+                    if pressed("use") or self._use_timer <= 0:
                         self._use(sneaking=keys["sneak"] == 1)
                         self._use_timer = USE_REPEAT_TICKS
-                    else:
-                        self._use_timer -= 1
                 else:
                     self._use_timer = 0
                 move = (keys["forward"] - keys["back"], keys["right"] - keys["left"], keys["jump"], keys["sprint"],
@@ -648,9 +654,21 @@ class MineLiteEnv(gym.Env):
         if self._mine_target is not None and self._mine_progress > 0:
             stage = min(10, int(self._mine_progress * 10) + 1)
         frame = self._frame
-        render_world(self.world.blocks, TEXTURES, p.eye_pos, fwd, right, up, self._tan_half, self.aspect,
-                     self.view_distance, 0.6 * self.view_distance, tgt, stage, CRACKS, SKY_TOP, SKY_HORIZON,
-                     VOID, frame, self.exact_render)
+        eye = p.eye_pos
+        key = (float(eye[0]), float(eye[1]), float(eye[2]), p.yaw, p.pitch, tuple(tgt.tolist()), stage)
+        blocks = self.world.blocks
+        if (key == self._view_key and self._view_blocks.shape == blocks.shape
+                and np.array_equal(self._view_blocks, blocks)):
+            frame[:] = self._view_frame  # nothing visible changed: reuse the last world image
+        else:
+            render_world(blocks, TEXTURES, eye, fwd, right, up, self._tan_half, self.aspect, self.view_distance,
+                         0.6 * self.view_distance, tgt, stage, CRACKS, SKY_TOP, SKY_HORIZON, VOID, frame,
+                         self.exact_render)
+            self._view_key = key
+            if self._view_blocks.shape != blocks.shape:
+                self._view_blocks = np.empty_like(blocks)
+            np.copyto(self._view_blocks, blocks)
+            np.copyto(self._view_frame, frame)
         inv = self.inventory
         self._hud.draw_hud(frame, inv.items[:N_HOTBAR].tolist(), inv.counts[:N_HOTBAR].tolist(), self.selected_slot,
                            p.life, p.food, crosshair=self.gui is None)
@@ -662,19 +680,24 @@ class MineLiteEnv(gym.Env):
     def _observe(self) -> Dict[str, Any]:
         p = self.player
         pov = self._render()
-        counts = self.inventory.counts_by_name()
-        if self.full_inventory:
-            inventory = {n: np.array(counts.get(n, 0), dtype=np.int64) for n in self._inv_names}
-        else:
-            inventory = {n: np.array(counts[n], dtype=np.int64) for n in self._inv_names}
+        inv = self.inventory
         held = self.held_item()
         md = ITEMS[held].max_damage
-        dmg = int(self.inventory.damage[self.selected_slot]) if md > 0 else 0
+        dmg = int(inv.damage[self.selected_slot]) if md > 0 else 0
         i64 = np.int64
-        equipped = {s: {"damage": np.array(0, i64), "maxDamage": np.array(0, i64), "type": _AIR_INDEX}
-                    for s in EQUIP_SLOTS}
-        equipped["mainhand"] = {"damage": np.array(dmg, i64), "maxDamage": np.array(md, i64),
-                                "type": np.int64(minerl_index(held))}
+        # inventory and equipment arrays are rebuilt only when they change (they are never written in place)
+        ckey = (id(inv), inv.version, held, dmg)
+        if self._obs_cache is None or self._obs_cache[0] != ckey:
+            counts = inv.counts_by_name()
+            inventory = {n: np.array(counts.get(n, 0), dtype=i64) for n in self._inv_names}
+            equipped = {s: {"damage": np.array(0, i64), "maxDamage": np.array(0, i64), "type": _AIR_INDEX}
+                        for s in EQUIP_SLOTS}
+            equipped["mainhand"] = {"damage": np.array(dmg, i64), "maxDamage": np.array(md, i64),
+                                    "type": np.int64(minerl_index(held))}
+            self._obs_cache = (ckey, inventory, equipped)
+        _, inventory, equipped = self._obs_cache
+        inventory = dict(inventory)
+        equipped = {s: dict(v) for s, v in equipped.items()}
         x, y, z = (float(v) for v in p.pos)
         ex = p.eye_pos
         X, Y, Z = self.world.blocks.shape

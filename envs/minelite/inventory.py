@@ -20,7 +20,8 @@ from vpt_rl.envs.minelite.items import ITEM_ID, ITEM_NAMES, ITEMS, N_HOTBAR, N_I
 class Inventory:
     """36 slots of (item id, count, damage). ``items[k]`` is an index into ``ITEM_NAMES`` (0 = empty).
 
-    ``version`` increases on every change (the renderer caches on it).
+    ``version`` increases on every change (the renderer and the observation cache on it): change slots through
+    the methods, or bump ``version`` after writing the arrays directly.
     """
 
     def __init__(self):
@@ -28,6 +29,7 @@ class Inventory:
         self.counts = np.zeros(N_INVENTORY_SLOTS, dtype=np.int64)
         self.damage = np.zeros(N_INVENTORY_SLOTS, dtype=np.int64)
         self.version = 0
+        self._counts_cache = None
 
     @staticmethod
     def _id(name: str) -> int:
@@ -58,11 +60,14 @@ class Inventory:
 
     def counts_by_name(self) -> Dict[str, int]:
         """Counts summed over slots for every MineLite item; ``air`` = number of empty slots (MineRL's rule)."""
+        if self._counts_cache is not None and self._counts_cache[0] == self.version:
+            return dict(self._counts_cache[1])
         totals = np.bincount(self.items[self.counts > 0], weights=self.counts[self.counts > 0],
                              minlength=len(ITEM_NAMES)).astype(np.int64)
         out = {name: int(totals[k]) for k, name in enumerate(ITEM_NAMES)}
         out["air"] = int(np.count_nonzero(self.counts == 0))
-        return out
+        self._counts_cache = (self.version, out)
+        return dict(out)
 
     def space_for(self, name: str) -> int:
         """How many more of ``name`` fit."""

@@ -266,19 +266,20 @@ def _sky(out, i, j, dy, sky_top, sky_horizon, void):
 def _shade(out, i, j, tex, b, ix, iy, iz, axis, down, t, px, py, pz, target, crack_stage, cracks, fog_start,
            fog_span, sky_horizon):
     """Colour of face ``axis`` of block ``b`` at (ix, iy, iz) hit at point p, distance t (``down``: ray going -y)."""
+    # hit points lie inside the world (coordinates >= 0), so int() is floor()
     if axis == 0:
-        u = pz - math.floor(pz)
-        v = py - math.floor(py)
+        u = pz - int(pz)
+        v = py - int(py)
         kind = 1
         shade = 0.8
     elif axis == 1:
-        u = px - math.floor(px)
-        v = pz - math.floor(pz)
+        u = px - int(px)
+        v = pz - int(pz)
         kind = 0 if down else 2
         shade = 1.0 if down else 0.55
     elif axis == 2:
-        u = px - math.floor(px)
-        v = py - math.floor(py)
+        u = px - int(px)
+        v = py - int(py)
         kind = 1
         shade = 0.68
     else:  # the eye is inside a block
@@ -305,16 +306,14 @@ def _shade(out, i, j, tex, b, ix, iy, iz, axis, down, t, px, py, pz, target, cra
             cr = 20.0
             cg = 20.0
             cb = 20.0
-    f = (t - fog_start) / fog_span
-    if f > 0.0:
-        if f > 1.0:
-            f = 1.0
+    if t > fog_start:
+        f = min(1.0, (t - fog_start) / fog_span)
         cr = cr + (sky_horizon[0] - cr) * f
         cg = cg + (sky_horizon[1] - cg) * f
         cb = cb + (sky_horizon[2] - cb) * f
-    out[i, j, 0] = np.uint8(min(255.0, cr))
-    out[i, j, 1] = np.uint8(min(255.0, cg))
-    out[i, j, 2] = np.uint8(min(255.0, cb))
+    out[i, j, 0] = np.uint8(cr)  # shade <= 1 and fog blends towards the sky: always <= 255
+    out[i, j, 1] = np.uint8(cg)
+    out[i, j, 2] = np.uint8(cb)
 
 
 _SKY_KEY = -1
@@ -491,6 +490,26 @@ def pick_block(blocks, eye, d, reach):
     return res
 
 
+@njit(cache=True, nogil=True)
+def blend_rgba(frame, y0, x0, rgba):
+    """Alpha-blend the uint8 RGBA image ``rgba`` onto ``frame`` at (y0, x0), clipped to the frame, in place."""
+    H = frame.shape[0]
+    W_ = frame.shape[1]
+    for i in range(rgba.shape[0]):
+        y = y0 + i
+        if y < 0 or y >= H:
+            continue
+        for j in range(rgba.shape[1]):
+            x = x0 + j
+            if x < 0 or x >= W_:
+                continue
+            a = np.int32(rgba[i, j, 3])
+            if a == 0:
+                continue
+            for c in range(3):
+                frame[y, x, c] = np.uint8((np.int32(frame[y, x, c]) * (255 - a) + np.int32(rgba[i, j, c]) * a) // 255)
+
+
 # --- item icons and the little font --------------------------------------------------------------
 
 _DIGITS = {
@@ -660,7 +679,7 @@ class Hud:
 
     def __init__(self, height: int, width: int):
         self.h, self.w = int(height), int(width)
-        self._cache: Dict[tuple, object] = {}  # overlay key -> (y0, y1, x0, x1, rgb uint16, alpha uint16)
+        self._cache: Dict[tuple, object] = {}  # overlay key -> (y0, x0, RGBA uint8 at frame resolution)
         self._cursor = self._scale_sprite(cursor_sprite())
         cl = max(2, int(round(5 * self.h / GUI_H)))
         self._cross_len = cl
@@ -679,10 +698,8 @@ class Hud:
         if crop.size == 0 or not crop[..., 3].any():
             return None
         interp = cv2.INTER_AREA if self.w < GUI_W else cv2.INTER_NEAREST
-        small = cv2.resize(crop, (rx1 - rx0, ry1 - ry0), interpolation=interp)
-        if small.ndim == 2:
-            small = small[None]
-        return (ry0, ry1, rx0, rx1, small[..., :3].astype(np.uint16), small[..., 3:4].astype(np.uint16))
+        small = cv2.resize(crop, (rx1 - rx0, ry1 - ry0), interpolation=interp).reshape(ry1 - ry0, rx1 - rx0, 4)
+        return (ry0, rx0, np.ascontiguousarray(small))
 
     def _hud_base(self, life: int, food: int) -> np.ndarray:
         key = ("hud_base", life, food)
@@ -712,7 +729,8 @@ class Hud:
     def _scale_sprite(self, sprite: np.ndarray) -> np.ndarray:
         h = max(2, int(round(16 * self.h / GUI_H)))
         w = max(2, int(round(16 * self.w / GUI_W)))
-        return cv2.resize(sprite, (w, h), interpolation=cv2.INTER_AREA if w < 16 else cv2.INTER_NEAREST)
+        interp = cv2.INTER_AREA if w < 16 else cv2.INTER_NEAREST
+        return np.ascontiguousarray(cv2.resize(sprite, (w, h), interpolation=interp))
 
     def _store(self, key: tuple, ov):
         if len(self._cache) >= 256:  # bounded: forget everything (rebuilding is cheap enough)
@@ -722,11 +740,8 @@ class Hud:
 
     @staticmethod
     def _blend(frame: np.ndarray, ov) -> None:
-        if ov is None:
-            return
-        y0, y1, x0, x1, rgb, a = ov
-        region = frame[y0:y1, x0:x1]
-        region[:] = ((region.astype(np.uint16) * (255 - a) + rgb * a) // 255).astype(np.uint8)
+        if ov is not None:
+            blend_rgba(frame, ov[0], ov[1], ov[2])
 
     def draw_hud(self, frame: np.ndarray, hotbar_items: Sequence[int], hotbar_counts: Sequence[int], selected: int,
                  life: float, food: int, crosshair: bool) -> None:
@@ -765,7 +780,8 @@ class Hud:
             px0, py0, px1, py1 = screen.panel_rect
             _rect(c, px0, py0, px1, py1, (198, 198, 198))
             _frame(c, px0, py0, px1, py1, (40, 40, 40), 2)
-            title = {"inventory": (110, 110, 160), "crafting_table": (150, 110, 60), "furnace": (80, 80, 80)}[screen.kind]
+            title = {"inventory": (110, 110, 160), "crafting_table": (150, 110, 60),
+                     "furnace": (80, 80, 80)}[screen.kind]
             _rect(c, px0 + 2, py0 + 2, px1 - 2, py0 + 16, title)
             for name in screen.buttons:
                 x0, y0, x1, y1 = screen.button_rect(name)
@@ -792,11 +808,4 @@ class Hud:
         # cursor: its tip at the cursor position (GUI px) scaled to the frame
         cx = int(round(screen.cursor[0] * self.w / GUI_W))
         cy = int(round(screen.cursor[1] * self.h / GUI_H))
-        sp = self._cursor
-        h, w = sp.shape[:2]
-        y1, x1 = min(self.h, cy + h), min(self.w, cx + w)
-        if y1 > cy and x1 > cx:
-            s = sp[: y1 - cy, : x1 - cx]
-            a = s[..., 3:4].astype(np.uint16)
-            region = frame[cy:y1, cx:x1]
-            region[:] = ((region.astype(np.uint16) * (255 - a) + s[..., :3].astype(np.uint16) * a) // 255).astype(np.uint8)
+        blend_rgba(frame, cy, cx, self._cursor)

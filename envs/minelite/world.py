@@ -313,7 +313,8 @@ def flat_world(size: Tuple[int, int, int] = (32, 32, 32), ground: int = 10, seed
     """
     X, Y, Z = (int(s) for s in size)
     if not (1 <= ground < Y - 3) or X < 4 or Z < 4:
-        raise ValueError(f"flat_world needs size >= (4, ground + 4, 4) and ground >= 1, got size={size!r}, ground={ground}")
+        raise ValueError(f"flat_world needs size >= (4, ground + 4, 4) and ground >= 1, "
+                         f"got size={size!r}, ground={ground}")
     blocks = np.zeros((X, Y, Z), dtype=np.uint8)
     blocks[:, : ground + 1, :] = STONE
     blocks[:, max(1, ground - 2): ground, :] = DIRT

@@ -224,6 +224,26 @@ def _sf_env_name(env_id_or_name: str) -> str:
     )
 
 
+def run_in_own_process_group(cmd: Sequence[str], timeout: Optional[float] = None, **popen_kwargs) -> int:
+    """Run ``cmd`` in a new session; if we are interrupted or time out, kill its whole process group.
+
+    SF's main process starts learner / inference / rollout worker processes; killing only the main process
+    could leave them running. Returns the exit code.
+    """
+    import signal
+
+    proc = subprocess.Popen(list(cmd), start_new_session=True, **popen_kwargs)
+    try:
+        return proc.wait(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        raise
+
+
 def finetune_sf(
     env_id_or_name: str,
     total_steps: int,
@@ -304,9 +324,9 @@ def finetune_sf(
     prefix = os.path.join(out_dir, experiment, "export", "policy")
     argv += ["--export_prefix", prefix]
     cmd = [sys.executable, "-m", "vpt_rl.policies.sample_factory.train", *argv]
-    proc = subprocess.run(cmd)
-    if proc.returncode != 0:
-        raise RuntimeError(f"Sample Factory run failed with exit code {proc.returncode}: {' '.join(cmd)}")
+    returncode = run_in_own_process_group(cmd)
+    if returncode != 0:
+        raise RuntimeError(f"Sample Factory run failed with exit code {returncode}: {' '.join(cmd)}")
     weights_path = prefix + ".weights"
     if not os.path.isfile(weights_path):
         raise RuntimeError(f"the SF run finished but did not export {weights_path}")

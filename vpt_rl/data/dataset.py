@@ -128,15 +128,20 @@ class SequenceDataset(IterableDataset):
     def lane_segments(self, stream: int, n_streams: int) -> list[list[Path]]:
         """The segments of each of the ``batch_size`` lanes of stream ``stream`` (of ``n_streams``).
 
-        Global lane ``g`` gets ``segments[g::n_lanes]``; when there are fewer segments than lanes, lanes
-        wrap around and share segments (each lane still gets at least one).
+        Global lane ``g`` gets ``segments[g::n_lanes]``. When there are fewer segments than lanes, the
+        extra lanes wrap around and share segments if the dataset repeats forever (``epochs=None``), and
+        stay empty (rows of padding) otherwise, so that a finite pass reads every segment exactly
+        ``epochs`` times.
         """
         n_lanes = n_streams * self.batch_size
         n_seg = len(self.segments)
         out = []
         for b in range(self.batch_size):
             g = stream * self.batch_size + b
-            mine = self.segments[g::n_lanes] if n_seg >= n_lanes else [self.segments[g % n_seg]]
+            if n_seg >= n_lanes or g < n_seg:
+                mine = self.segments[g::n_lanes]
+            else:
+                mine = [self.segments[g % n_seg]] if self.epochs is None else []
             out.append(list(mine))
         return out
 

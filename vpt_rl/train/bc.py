@@ -227,7 +227,9 @@ def run_bc(args: Args):
     bar = tqdm(total=args.total_steps, initial=step, desc="train-bc", disable=not (args.progress and rank == 0))
     t0, frames = time.time(), 0
     while step < args.total_steps:
-        batch = next(loader)
+        batch = next(loader, None)
+        if batch is None:  # every lane's segments failed to decode (each failure was warned about)
+            raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable (see the warnings)")
         stream = int(batch["stream"])
         mask = batch["mask"].to(device)
         img, first = batch["img"].to(device), batch["first"].to(device)

@@ -58,7 +58,7 @@ def parse_args(cls, argv: Optional[Sequence[str]] = None, description: Optional[
     """
     hints = get_type_hints(cls)
     docs = _field_docs(cls)
-    parser = argparse.ArgumentParser(description=description or (cls.__doc__ or "").strip(),
+    parser = argparse.ArgumentParser(description=(description or (cls.__doc__ or "").strip()).replace("%", "%%"),
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     positional = []
     for f in dataclasses.fields(cls):
@@ -66,7 +66,7 @@ def parse_args(cls, argv: Optional[Sequence[str]] = None, description: Optional[
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore
         flags = ["--" + f.name.replace("_", "-")] + ["--" + a for a in f.metadata.get("aliases", ())]
-        help_ = docs.get(f.name, "")
+        help_ = docs.get(f.name, "").replace("%", "%%")  # argparse formats help strings with %
         origin = getattr(hint, "__origin__", None)
         args = getattr(hint, "__args__", ())
         optional = origin is Union and type(None) in args

@@ -274,7 +274,9 @@ def train_idm(args: Args) -> Path:
     bar = tqdm(total=args.total_steps, initial=step, desc="train-idm", disable=not args.progress)
     t0, frames = time.time(), 0
     while step < args.total_steps:
-        batch = next(loader)
+        batch = next(loader, None)
+        if batch is None:  # every lane's segments failed to decode (each failure was warned about)
+            raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable (see the warnings)")
         mask = batch["mask"].to(device)
         if not mask.any():
             continue
