@@ -91,6 +91,7 @@ def test_observation_space_matches_minerl_listing():
     assert set(full.observation_space["inventory"].spaces) == set(MINERL_ITEM_NAMES)
 
 
+@pytest.mark.filterwarnings("ignore:.*symmetric and normalized space")  # camera is MineRL's [-180, 180] Box
 def test_gym_make_and_check_env_pass():
     env = gym.make("vpt_rl/MineLite-v0", **SMALL)
     assert isinstance(env.unwrapped, MineLiteEnv)
@@ -211,3 +212,13 @@ def test_render_mode_rgb_array_returns_last_pov():
     env = MineLiteEnv(render_mode="rgb_array", **SMALL)
     obs, _ = env.reset(seed=0)
     assert np.array_equal(env.render(), obs["pov"])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from vpt_rl.envs.minelite import env as env_mod, inventory, items, screens, world
+
+    for mod in (env_mod, inventory, items, screens, world):
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__

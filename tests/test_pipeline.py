@@ -269,6 +269,31 @@ def test_report_writes_tables_plots_and_the_comparison(tmp_path):
         assert w > 300 and h > 200
 
 
+def test_eval_stage_reuses_an_agents_result_only_for_the_same_checkpoint(tmp_path, monkeypatch):
+    from vpt_rl import evaluate as ev
+
+    calls = []
+    monkeypatch.setattr(ev, "make_agent", lambda spec, weights=None, **kw: spec)
+    monkeypatch.setattr(ev, "evaluate", lambda agent, **kw: calls.append(agent) or summarize(
+        [{"seed": 0, "return": 1.0, "length": 3, "milestones": {"log": True}}]))
+    ctx = pl.StageContext(out=tmp_path, cfg=CFG)
+    for paths in (ctx.foundation_paths, ctx.rl_paths("pretrained"), ctx.rl_paths("random")):
+        for p in paths:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"w")
+    pl.stage_eval(ctx)
+    assert calls == [str(ctx.foundation_paths[0]), str(ctx.rl_paths("pretrained")[0]),
+                     str(ctx.rl_paths("random")[0]), "expert"]
+    calls.clear()
+    pl.stage_eval(ctx)
+    assert calls == []
+    ctx.rl_paths("random")[1].write_bytes(b"new weights")  # the random-init run was re-trained
+    pl.stage_eval(ctx)
+    assert calls == [str(ctx.rl_paths("random")[0])]
+    res = json.loads((tmp_path / "eval" / "random-init_plus_rl.json").read_text())
+    assert res["agent"] == "random-init+rl" and res["success"] == {"log": 1.0}
+
+
 def test_learning_curve_from_monitor_csvs_of_several_envs_in_time_order(tmp_path):
     (tmp_path / "0.monitor.csv").write_text('#{"t_start": 0}\nr,l,t\n1.0,10,0.5\n3.0,30,2.5\n')
     (tmp_path / "sub").mkdir()
@@ -328,6 +353,11 @@ def test_smoke_preset_end_to_end_produces_every_artefact(tmp_path):
     for run_dir in ("foundation/foundation", "rl/pretrained/policy", "rl/random/policy"):
         load_policy(str(out / f"{run_dir}.model"), str(out / f"{run_dir}.weights"))
     assert list((out / "rl").rglob("events.out.tfevents.*")), "no TensorBoard logs"
+    for run in ("pretrained", "random"):
+        curve = json.loads((out / "rl" / run / "curve.json").read_text())
+        # 2 envs x 128 steps with 128-tick episodes: each env ends one episode, at env step 256
+        assert curve["source"] == "episodes.csv" and curve["steps"] == [cfg.rl_steps] * (cfg.rl_steps // cfg.rl_max_ticks)
+        assert all(math.isfinite(r) and r >= 0 for r in curve["returns"])
     # eval + report
     results = json.loads((out / "results.json").read_text())
     assert list(results["agents"]) == list(pl.EVAL_AGENTS)

@@ -1,6 +1,5 @@
 """Contractor-format recorder: lines read back by the official rules give the actions taken, atomic segments."""
 import json
-import warnings
 
 import numpy as np
 import pytest

@@ -22,8 +22,8 @@ items without durability and for ``air``); ``life_stats`` and ``location_stats``
 
 Game rules (Minecraft 1.16, simplified): walk 4.317 blocks/s, sprint 5.612 (forward only), sneak 1.31
 (and sneaking stops you walking off edges), gravity and jumps as Minecraft's (0.08 blocks/tick^2, drag
-0.98, jump velocity 0.42 -> 1.25 blocks high), fall damage ceil(fall - 3) half-hearts... (1 life point per
-block beyond 3). Reach 4.5 blocks from the eyes (1.62 above the feet). Holding ``attack`` breaks the
+0.98, jump velocity 0.42 -> 1.25 blocks high), fall damage ceil(fall - 3) life points for falls over 3
+blocks. Reach 4.5 blocks from the eyes (1.62 above the feet). Holding ``attack`` breaks the
 targeted block after Minecraft's time for its hardness and the held tool (``world.break_ticks``; scaled by
 ``mining_speed``); progress resets when the target changes or ``attack`` is released; the item goes
 straight to the inventory (hotbar first); tools lose one durability per block. ``use`` (on press, then
@@ -57,6 +57,10 @@ PRIVILEGED STATE API (stable; for scripted experts, tests and tools - not for ag
   (x0, y0, x1, y1) and ``.button_center(name)``; ``env.button_enabled(name)``.
 * ``env.tick``: game ticks since reset.
 
+Tools and tests may edit ``world.blocks`` and call the ``Inventory`` methods directly between steps (the
+renderer notices edited blocks). ``reset(options={"flat": True, "ground": 10, "yaw": 0.0, "pitch": 0.0})``
+builds a flat test world and/or sets the spawn view; ``render_pov=False`` skips drawing (blank ``pov``).
+
 Example (a hand-written policy reading the privileged state):
 
     >>> import gymnasium as gym, numpy as np, vpt_rl.envs
@@ -73,7 +77,13 @@ Example (a hand-written policy reading the privileged state):
     True
     >>> a = {"inventory": 1}; _ = env.step(a); game.gui.kind   # open the inventory screen
     'inventory'
-    >>> x, y = game.gui.button_center("oak_planks")  # move the cursor there with camera = [dy, dx] * 0.15
+    >>> game.inventory.add("oak_log", 1)  # privileged: hand the player a log (returns what did not fit)
+    0
+    >>> x, y = game.gui.button_center("oak_planks")
+    >>> cx, cy = game.gui.cursor  # the camera moves the cursor by [dy, dx] * 0.15 degrees
+    >>> _ = env.step({"camera": np.array([(y - cy) * 0.15, (x - cx) * 0.15], dtype=np.float32)})
+    >>> _ = env.step({"attack": 1}); game.inventory_counts()["oak_planks"]
+    4
 """
 from __future__ import annotations
 

@@ -323,7 +323,7 @@ _INSIDE_KEY = -2
 @njit(cache=True, fastmath=True, nogil=True)
 def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, fog_start,
                  target, crack_stage, cracks, sky_top, sky_horizon, void, out, exact):
-    """Raycast the world into ``out`` (H, W, 3) uint8.
+    """Raycast the world into ``out`` (H, W, 3) uint8; ``fwd``, ``right``, ``up`` must be orthonormal.
 
     Per pixel a 3-D DDA that jumps over 4x4-column tiles lying wholly below the ray. Unless ``exact``, only
     pixels with even (row, column) are traced; any other pixel whose traced neighbours all hit the same
@@ -359,13 +359,11 @@ def render_world(blocks, tex, eye, fwd, right, up, tan_half, aspect, view_dist, 
                 elif (rnd == 0) != sample:
                     continue
                 sx = (2.0 * (j + 0.5) / Wd - 1.0) * tan_half * aspect
-                dx = fwd[0] + sx * right[0] + sy * up[0]
-                dy = fwd[1] + sx * right[1] + sy * up[1]
-                dz = fwd[2] + sx * right[2] + sy * up[2]
-                inv = 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz)
-                dx *= inv
-                dy *= inv
-                dz *= inv
+                # fwd, right, up are orthonormal, so |fwd + sx right + sy up|^2 = 1 + sx^2 + sy^2
+                inv = 1.0 / math.sqrt(1.0 + sx * sx + sy * sy)
+                dx = (fwd[0] + sx * right[0] + sy * up[0]) * inv
+                dy = (fwd[1] + sx * right[1] + sy * up[1]) * inv
+                dz = (fwd[2] + sx * right[2] + sy * up[2]) * inv
                 if rnd == 1:
                     # interpolate from the traced neighbours if they agree
                     i0 = i - (i % 2)

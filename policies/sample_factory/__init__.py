@@ -44,8 +44,10 @@ VPT_SF_DEFAULTS = dict(
     rollout=32,
     batch_size=256,
     num_workers=2,
-    num_envs_per_worker=2,
-    worker_num_splits=2,
+    num_envs_per_worker=4,
+    # no double-buffered sampling: on a few CPU cores it only halves the inference batch, and per-frame cost
+    # of the VPT CNN drops sharply with the batch (measured: 1 -> 4 frames = 2.9x cheaper per frame)
+    worker_num_splits=1,
     set_workers_cpu_affinity=False,
     decorrelate_envs_on_one_worker=False,
     heartbeat_reporting_interval=600,

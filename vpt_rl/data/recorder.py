@@ -43,13 +43,12 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -82,7 +81,6 @@ __all__ = [
 RECORDER_VERSION = "minelite"  # the <recorder-version> part of a segment name
 SEGMENT_TICKS = 6000  # 5 minutes at 20 Hz: the longest segment of the real data (VPT_SPEC.md 7.1)
 FPS = 20  # one MineRL tick = 50 ms
-TICK_MS = 1000 // FPS
 _BINARY_KEYS = tuple(k for k in ENV_ACTION_KEYS if k != "camera")  # 23 Discrete(2) keys
 # key order in keyboard.keys: movement first, then the rest, as a stable order for diffs
 _KEY_ORDER = tuple(a for a in ("forward", "left", "back", "right", "jump", "sneak", "sprint", "inventory",
