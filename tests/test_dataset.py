@@ -1,7 +1,6 @@
 """Streaming (B, T) sequence dataset: alignment with the jsonl, lanes, sharding, workers, bad segments."""
 import warnings
 
-import numpy as np
 import pytest
 import torch
 

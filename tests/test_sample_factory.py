@@ -34,6 +34,15 @@ from vpt_rl.policies.sample_factory.train import parse_vpt_cfg, prepare_cfg, run
 from conftest import FIXTURES, REPO  # noqa: E402
 
 OBS_SPACE = DebugVPTEnv(episode_len=2).observation_space
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny nets: one thread is faster than two, and far faster when the CPU is shared (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 ACT_SPACE = sf_action_space()
 
 
@@ -107,8 +116,8 @@ def test_tuple_action_wrapper_passes_pairs_and_rejects_bad_actions():
 def _rollout(ac: VPTActorCritic, obs: torch.Tensor, dones: torch.Tensor, heads: torch.Tensor = None):
     """SF's rollout: one step per call, state stored before each step, zeroed after an episode end.
 
-    ``heads`` (B, T, D): precomputed encoder outputs, to compare the core alone (the CNN's float results
-    depend slightly on the batch size when torch uses several threads).
+    ``heads`` (B, T, D): precomputed encoder outputs (the CNN is the slow part, and its float results depend
+    slightly on the batch size when torch uses several threads).
     """
     B, T = dones.shape
     state = torch.zeros(B, ac.layout.size)
@@ -134,15 +143,14 @@ def test_core_stepwise_equals_learner_packed_path_with_episode_ends(recurrence):
     policy = _perturbed(PolicyNet("micro"), 1)
     ac = VPTActorCritic(cfg, OBS_SPACE, ACT_SPACE, policy, _perturbed(policy, 2, 0.2))
     B, T = 3, 12
-    obs = _frames(B, T)
     dones = torch.zeros(B, T, dtype=torch.bool)
     dones[0, 3] = dones[0, 9] = True  # two episode ends inside env 0's sequence
     dones[1, 5] = True
     dones[2, 11] = True
+    # the core alone: encoder outputs [policy | prior] stand-ins, identical for both paths
+    head = torch.randn(B * T, 2 * ac.hidsize, generator=torch.Generator().manual_seed(4))
+    states, cores, logits, prior_logp = _rollout(ac, None, dones, heads=head.view(B, T, -1))
     # the learner's path: (B*T) flattened env-major as in SF's batch, PackedSequence cut at dones
-    with torch.no_grad():
-        head = ac.forward_head({"pov": obs.reshape(B * T, 128, 128, 3)})
-    states, cores, logits, prior_logp = _rollout(ac, obs, dones, heads=head.view(B, T, -1))
     assert prior_logp.abs().sum() > 0
     with torch.no_grad():
         seq, seq_states, inv = build_rnn_inputs(head, dones.reshape(-1).float(), states.reshape(B * T, -1), recurrence)
@@ -172,8 +180,11 @@ def test_episode_start_hides_previous_episode_from_the_core():
     obs_b = torch.cat([other[:, :3], obs[:, 3:]], 1)  # different first episode, same second episode
     dones = torch.zeros(1, 6, dtype=torch.bool)
     dones[0, 2] = True
-    _, cores_a, _, _ = _rollout(ac, obs, dones)
-    _, cores_b, _, _ = _rollout(ac, obs_b, dones)
+    with torch.no_grad():
+        heads_a = ac.forward_head({"pov": obs.reshape(6, 128, 128, 3)}).view(1, 6, -1)
+        heads_b = torch.cat([ac.forward_head({"pov": other[0, :3]})[None], heads_a[:, 3:]], 1)
+    _, cores_a, _, _ = _rollout(ac, obs, dones, heads_a)
+    _, cores_b, _, _ = _rollout(ac, obs_b, dones, heads_b)
     torch.testing.assert_close(cores_a[:, 3:], cores_b[:, 3:], atol=1e-6, rtol=0)
     assert (cores_a[:, :3] - cores_b[:, :3]).abs().max() > 1e-3
 
@@ -192,7 +203,9 @@ def test_pretrained_init_gives_the_logits_of_vpt_model_and_the_official_fixture(
     B, T = first.shape
     dones = torch.zeros(B, T, dtype=torch.bool)
     dones[:, :-1] = first[:, 1:]  # SF zeroes the state after the step that ends an episode
-    _, _, logits, prior_logp = _rollout(ac, img, dones)
+    with torch.no_grad():  # the encoder on all frames at once (as the learner does), the core step by step
+        heads = ac.forward_head({"pov": img.reshape(B * T, 128, 128, 3)}).view(B, T, -1)
+    _, _, logits, prior_logp = _rollout(ac, img, dones, heads)
     with torch.no_grad():
         logp, vpred, _ = ref(img, first, ref.initial_state(B))
     ref_logits = torch.cat([logp["buttons"], logp["camera"]], -1)

@@ -822,7 +822,8 @@ def read_learning_curve(run_dir: os.PathLike) -> Dict[str, Any]:
     """Episode return vs env steps of an RL run: from ``run_dir/episodes.csv`` (written by
     :func:`finetune_sb3_with_curve`: ``steps,return,length``), else from SB3 Monitor CSVs
     (``*monitor.csv``: ``r,l,t`` rows; episodes of all envs ordered by wall time, lengths summed), else
-    from the TensorBoard scalar ``rollout/ep_rew_mean`` (SB3) or Sample Factory's reward summaries."""
+    from TensorBoard: SB3's ``rollout/ep_rew_mean`` or Sample Factory's ``policy_stats/avg_episode_return``
+    (the ``EpisodeStats`` wrapper's return) / ``policy_stats/avg_reward``, against env steps."""
     run_dir = Path(run_dir)
     ep_csv = run_dir / EPISODES_CSV
     if ep_csv.is_file():
@@ -855,7 +856,8 @@ def read_learning_curve(run_dir: os.PathLike) -> Dict[str, Any]:
             total += length
             steps.append(total)
         return {"steps": steps, "returns": [r for _, r, _ in rows], "source": "monitor"}
-    tb = _tensorboard_curve(run_dir, ("rollout/ep_rew_mean", "reward/reward", "policy_stats/avg_reward"))
+    tb = _tensorboard_curve(run_dir, ("rollout/ep_rew_mean", "policy_stats/avg_episode_return", "policy_stats/avg_reward",
+                                          "reward/reward"))
     if tb is not None:
         return tb
     return {"steps": [], "returns": [], "source": "none"}

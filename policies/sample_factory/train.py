@@ -151,6 +151,12 @@ def run(cfg) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: parse SF + VPT options, check memory, train, and export when ``--export_prefix`` is set."""
     cfg = parse_vpt_cfg(argv)
+    if cfg.restart_behavior == "resume":
+        # the saved config of an existing experiment (overridden by the command line) is what will run,
+        # so check that one (SF's make_runner repeats this merge; it is idempotent)
+        from sample_factory.cfg.arguments import maybe_load_from_checkpoint
+
+        cfg = maybe_load_from_checkpoint(cfg)
     try:
         prepare_cfg(cfg)
     except (ValueError, MemoryBudgetError) as exc:

@@ -26,7 +26,7 @@ MAX_ROWS = 14
 
 # benchmark name (bench_<name>.py) -> section; names not listed go to "Other"
 SECTIONS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
-    ("Speed", ("inference", "actions", "minelite", "loader", "sb3", "sample_factory", "expert_speed")),
+    ("Speed", ("inference", "actions", "minelite", "wrappers", "loader", "sb3", "sample_factory")),
     ("Data efficiency", ("idm_data_efficiency", "idm", "bc")),
     ("RL", ("rl_comparison", "expert")),
 )
