@@ -274,14 +274,16 @@ def test_prepare_cfg_sets_rnn_size_and_refuses_the_1x_model_with_many_envs():
         prepare_cfg(bad, verbose=False)
 
 
-def test_entry_point_prints_estimate_and_exits_2_on_a_config_that_cannot_fit(capsys):
+def test_entry_point_prints_estimate_and_exits_2_on_a_config_that_cannot_fit(capsys, tmp_path):
     from vpt_rl.policies.sample_factory.train import main
 
     rc = main(["--env", "vpt_debug", "--preset", "foundation-model-1x", "--num_workers", "8",
-               "--rollout", "128", "--memory_budget_mb", "1024", "--experiment", "never_runs"])
+               "--rollout", "128", "--memory_budget_mb", "1024", "--experiment", "never_runs",
+               "--train_dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert rc == 2
     assert "VPT memory estimate" in captured.out and "--num_workers" in captured.err
+    assert not (tmp_path / "never_runs").exists()  # refused before SF created anything
 
 
 def test_register_vpt_components_registers_envs_and_model_factory():

@@ -151,20 +151,22 @@ def run(cfg) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: parse SF + VPT options, check memory, train, and export when ``--export_prefix`` is set."""
     cfg = parse_vpt_cfg(argv)
-    if cfg.restart_behavior == "resume":
-        # the saved config of an existing experiment (overridden by the command line) is what will run,
-        # so check that one (SF's make_runner repeats this merge; it is idempotent)
-        from sample_factory.cfg.arguments import maybe_load_from_checkpoint
+    effective = cfg
+    if cfg.restart_behavior == "resume" and os.path.isfile(os.path.join(cfg.train_dir, cfg.experiment, "config.json")):
+        # resuming: the saved config (overridden by the command line) is what will run, so check that one;
+        # SF's make_runner performs the same merge again on `cfg`
+        from sample_factory.cfg.arguments import load_from_checkpoint
 
-        cfg = maybe_load_from_checkpoint(cfg)
+        effective = load_from_checkpoint(cfg)
     try:
-        prepare_cfg(cfg)
+        prepare_cfg(effective)
     except (ValueError, MemoryBudgetError) as exc:
         print(f"[vpt-sf] error: {exc}", file=sys.stderr)
         return 2
+    cfg.rnn_size, cfg.recurrence = effective.rnn_size, effective.recurrence
     status = run(cfg)
-    if status == 0 and cfg.export_prefix:
-        model_path, weights_path = export_policy(cfg, cfg.export_prefix)
+    if status == 0 and effective.export_prefix:
+        model_path, weights_path = export_policy(effective, effective.export_prefix)
         print(f"[vpt-sf] exported {model_path} and {weights_path}", flush=True)
     return status
 
