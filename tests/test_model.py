@@ -312,3 +312,26 @@ def test_act_returns_sampled_action_and_denormalized_value(fixture_policy, expec
     assert _max_err(value, expected["step"]["value"][:, :1, 0]) < ATOL
     want = expected["step"]["buttons"][:, 0, 0].max(-1).values + expected["step"]["camera"][:, 0, 0].max(-1).values
     assert _max_err(lp[:, 0], want) < ATOL
+
+
+def test_opt_in_winograd_batch1_path_keeps_fixture_parity(fixture_policy, expected):
+    # single-image steps take the NNPACK path; GroupNorm statistics stay on channels-last memory (parity)
+    fixture_policy.set_fast(winograd=True)
+    try:
+        for row in (0, 1):
+            out = _run_uncached(fixture_policy, expected["img"][row:row + 1], expected["first"][row:row + 1], 1)
+            assert _max_err(out[0], expected["step"]["buttons"][row:row + 1, :, 0]) < ATOL
+            assert _max_err(out[1], expected["step"]["camera"][row:row + 1, :, 0]) < ATOL
+    finally:
+        fixture_policy.set_fast()
+    with pytest.raises(ValueError, match="micro_batch"):
+        fixture_policy.set_fast(micro_batch=-1)
+
+
+def test_act_with_bf16_autocast_stays_close(fixture_policy, expected):
+    img, first = expected["img"][:, :2], expected["first"][:, :2]
+    b32, c32, lp32, v32, _ = fixture_policy.act(img, first, fixture_policy.initial_state(2), deterministic=True)
+    b16, c16, lp16, v16, st = fixture_policy.act(img, first, fixture_policy.initial_state(2), deterministic=True,
+                                                 bf16=True)
+    assert lp16.dtype == torch.float32 and st[0][1].dtype == torch.float32
+    assert _max_err(lp16, lp32) < 0.5 and _max_err(v16, v32) < 0.5  # bf16 keeps ~3 significant digits
