@@ -24,11 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from stable_baselines3 import PPO
-from stable_baselines3.common.vec_env import DummyVecEnv
 
 from vpt_rl.model import POLICY_PRESETS, PolicyNet
 from vpt_rl.policies.sb3 import N_LOGITS, VPTPPO, VPTPolicy, VPTRolloutBuffer, VPTStates, make_vpt_vec_env
@@ -153,7 +151,7 @@ def main(argv=None) -> int:
     p.add_argument("--world-size", type=int, nargs=3, default=(32, 32, 32))
     p.add_argument("--freeze-cnn", action="store_true", help="freeze the CNN of the large configs")
     p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on the shared 2-core CI box)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "bench_sb3.json"))

@@ -294,6 +294,23 @@ def test_eval_stage_reuses_an_agents_result_only_for_the_same_checkpoint(tmp_pat
     assert res["agent"] == "random-init+rl" and res["success"] == {"log": 1.0}
 
 
+def test_stage_folder_is_kept_for_resume_only_with_the_same_config(tmp_path):
+    d = tmp_path / "idm"
+    d.mkdir()
+    (d / "train_state.pt").write_bytes(b"old run of unknown config")
+    ctx = pl.StageContext(out=tmp_path, cfg=CFG)
+    pl._prepare_dir(ctx, "idm", d)
+    assert not (d / "train_state.pt").exists()  # no stamp: unknown provenance, start over
+    (d / "train_state.pt").write_bytes(b"interrupted")
+    pl._prepare_dir(ctx, "idm", d)
+    assert (d / "train_state.pt").exists()  # same config: the trainer resumes from it
+    pl._prepare_dir(pl.StageContext(out=tmp_path, cfg=CFG.replace(idm_steps=CFG.idm_steps + 1)), "idm", d)
+    assert not (d / "train_state.pt").exists()  # another IDM config: never resume across configs
+    (d / "train_state.pt").write_bytes(b"x")
+    pl._prepare_dir(pl.StageContext(out=tmp_path, cfg=CFG.replace(idm_steps=CFG.idm_steps + 1), force=True), "idm", d)
+    assert not (d / "train_state.pt").exists()
+
+
 def test_learning_curve_from_monitor_csvs_of_several_envs_in_time_order(tmp_path):
     (tmp_path / "0.monitor.csv").write_text('#{"t_start": 0}\nr,l,t\n1.0,10,0.5\n3.0,30,2.5\n')
     (tmp_path / "sub").mkdir()

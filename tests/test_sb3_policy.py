@@ -16,6 +16,15 @@ ACTIONS = spaces.MultiDiscrete([8641, 121])
 OBS = spaces.Dict({"pov": spaces.Box(0, 255, (128, 128, 3), np.uint8)})
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These nets are tiny: one intra-op thread is faster than two and keeps runs reproducible."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 class CueEnv(gym.Env):
     """Frame 0 shows a red or blue cue, later frames are grey; a grey-frame step earns 1/(len-1) when the camera
     class is on the cue's side (< 60 for red). Only a policy that remembers the cue beats 0.5 per episode."""

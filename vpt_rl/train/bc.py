@@ -113,7 +113,8 @@ def bc_loss(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torch
     return -(action_log_prob(logp, buttons, camera) * m).sum() / m.sum().clamp_min(1.0)
 
 
-def head_accuracy(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torch.Tensor) -> tuple[float, float, float]:
+def head_accuracy(logp: dict, buttons: torch.Tensor, camera: torch.Tensor,
+                  mask: torch.Tensor) -> tuple[float, float, float]:
     """Argmax accuracy over valid frames: (buttons head, camera head, both)."""
     with torch.no_grad():
         ok_b = (logp["buttons"].argmax(-1) == buttons) & mask
@@ -229,7 +230,8 @@ def run_bc(args: Args):
     while step < args.total_steps:
         batch = next(loader, None)
         if batch is None:  # every lane's segments failed to decode (each failure was warned about)
-            raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable (see the warnings)")
+            raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable or held only "
+                               "null actions (see the warnings)")
         stream = int(batch["stream"])
         mask = batch["mask"].to(device)
         img, first = batch["img"].to(device), batch["first"].to(device)

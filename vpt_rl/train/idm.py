@@ -276,7 +276,8 @@ def train_idm(args: Args) -> Path:
     while step < args.total_steps:
         batch = next(loader, None)
         if batch is None:  # every lane's segments failed to decode (each failure was warned about)
-            raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable (see the warnings)")
+            raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable or held only "
+                               "null actions (see the warnings)")
         mask = batch["mask"].to(device)
         if not mask.any():
             continue
