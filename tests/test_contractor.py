@@ -118,6 +118,19 @@ def test_cursor_drawn_only_while_gui_open(tmp_path):
     assert bright[0] < 30 and bright[2] < 30 and bright[1] > 200 and bright[3] > 200
 
 
+def test_cursor_not_drawn_twice_when_options_say_video_shows_it(tmp_path):
+    frames = np.zeros((2, 128, 128, 3), np.uint8)
+    mp4 = write_video(tmp_path / "c.mp4", frames)
+    lines = [_line(keys=["key.keyboard.w"], gui=True, x=360.0, y=360.0) for _ in range(2)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
+    (tmp_path / "c-options.json").write_text(json.dumps({"cursor_in_video": True}))
+    assert all(int(s.frame.max()) < 30 for s in iter_segment(mp4))  # our recorder's env frames: not redrawn
+    assert all(int(s.frame[64:80, 64:80].max()) > 200 for s in iter_segment(mp4, cursor=True))  # forced
+    (tmp_path / "c-options.json").write_text("{broken")
+    with pytest.warns(DataWarning, match="c-options.json"):
+        assert all(int(s.frame[64:80, 64:80].max()) > 200 for s in iter_segment(mp4))
+
+
 def test_corrupt_video_warns_and_segment_is_skipped(tmp_path):
     (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 definitely not a video" * 10)
     (tmp_path / "bad.jsonl").write_text(json.dumps(_line(keys=["key.keyboard.w"])) + "\n")

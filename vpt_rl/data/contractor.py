@@ -390,19 +390,36 @@ def segment_paths(mp4_path: PathLike) -> tuple[Path, Path]:
     return mp4, mp4.with_suffix(".jsonl")
 
 
+def cursor_in_video(mp4_path: PathLike) -> bool:
+    """True when ``NAME-options.json`` beside the video says the frames already show the GUI cursor."""
+    options = Path(mp4_path).with_suffix("")
+    options = options.with_name(options.name + "-options.json")
+    if not options.is_file():
+        return False
+    try:
+        return bool(json.loads(options.read_text()).get("cursor_in_video", False))
+    except (OSError, ValueError, AttributeError) as e:
+        _warn(f"{options}: unreadable options file ({e}); assuming the video has no cursor")
+        return False
+
+
 def iter_segment(
     mp4_path: PathLike,
     jsonl_path: Optional[PathLike] = None,
     *,
     skip_null: bool = True,
-    cursor: bool = True,
+    cursor: Optional[bool] = None,
     resolution: tuple = AGENT_RESOLUTION,
 ) -> Iterator[Step]:
     """Yield the steps of one contractor segment, in frame order, following data_loader.py.
 
     Every video frame is decoded (to stay aligned with the lines); null steps are skipped unless
-    ``skip_null=False``; while ``isGuiOpen`` the cursor is drawn (``cursor=True``) on the frame at its
-    native size; frames are resized to ``resolution`` with cv2 INTER_LINEAR.
+    ``skip_null=False``; while ``isGuiOpen`` the cursor is drawn on the frame at its native size; frames
+    are resized to ``resolution`` with cv2 INTER_LINEAR.
+
+    ``cursor=None`` (default) draws the cursor unless the segment's ``NAME-options.json`` says
+    ``"cursor_in_video": true`` (our recorder writes that: an env's pov already shows the cursor, while
+    OpenAI's screen recordings do not); ``True``/``False`` force it.
 
     A frame/line count mismatch warns (file and both counts) and the common prefix is used; a broken
     line or video warns as described in the module docstring.
@@ -418,6 +435,8 @@ def iter_segment(
         _warn(f"{jsonl}: cannot read actions ({e}); segment skipped")
         return
     n_frames = 0
+    if cursor is None:
+        cursor = not cursor_in_video(mp4)
     cursor_img = load_cursor() if cursor else None
     for i, frame in enumerate(iter_video_frames(mp4)):
         n_frames = i + 1

@@ -87,7 +87,8 @@ class SequenceDataset(IterableDataset):
     :param shuffle: shuffle each lane's segment order every epoch.
     :param seed: base seed of the shuffles (mixed with rank, worker and epoch).
     :param rank: this process's DDP rank; ``world_size`` ranks each read a disjoint shard.
-    :param cursor: draw the cursor while a GUI is open.
+    :param cursor: draw the cursor while a GUI is open (None: unless the segment's options file says the
+        video already shows it, see :func:`vpt_rl.data.contractor.iter_segment`).
     :param resolution: (width, height) of the frames fed to the network.
     """
 
@@ -105,7 +106,7 @@ class SequenceDataset(IterableDataset):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
-        cursor: bool = True,
+        cursor: Optional[bool] = None,
         resolution: tuple = AGENT_RESOLUTION,
     ):
         super().__init__()

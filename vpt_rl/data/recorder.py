@@ -509,7 +509,9 @@ class ContractorRecorder:
             self._remove_partials()
             raise
         if self._meta is not None:
-            meta = {**self._meta, "n_frames": self.n_lines, "codec": self._video.codec,
+            # An env's pov already shows its GUI cursor (MineRL draws a 16 px cursor, so does MineLite),
+            # unlike OpenAI's screen recordings: tell the loader not to draw a second one.
+            meta = {"cursor_in_video": True, **self._meta, "n_frames": self.n_lines, "codec": self._video.codec,
                     "resolution": [int(self._frame_shape[1]), int(self._frame_shape[0])], "fps": self.fps}
             tmp = self.out_dir / f"{self.name}-options.json.partial"
             tmp.write_text(json.dumps(_jsonable(meta), indent=1))
