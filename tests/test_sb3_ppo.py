@@ -29,12 +29,14 @@ def _one_torch_thread():
 class CueEnv(gym.Env):
     """Frame 0 shows a red or blue cue, later frames are grey; each grey-frame step earns 1/(len-1) when the
     camera class is on the cue's side (< 60 for red). Episode return: 0.5 expected for any policy without
-    memory, 1.0 for one that remembers the cue. ``var_len`` draws lengths 3..ep_len."""
+    memory, 1.0 for one that remembers the cue. ``var_len`` draws lengths 3..ep_len. ``cue_reward`` also
+    rewards the right side on the cue frame itself (1.0, a visible hint that speeds learning; the grey
+    frames still need memory)."""
 
-    def __init__(self, ep_len=3, seed=None, size=128, var_len=False):
+    def __init__(self, ep_len=3, seed=None, size=128, var_len=False, cue_reward=False):
         self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, (size, size, 3), np.uint8)})
         self.action_space = spaces.MultiDiscrete([8641, 121])
-        self.ep_len, self.var_len = ep_len, var_len
+        self.ep_len, self.var_len, self.cue_reward = ep_len, var_len, cue_reward
         self.rng = np.random.default_rng(seed)
 
     def _obs(self):
@@ -52,7 +54,8 @@ class CueEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action):
-        r = float((int(action[1]) < 60) == (self.cue == 0)) / (self.len - 1) if self.t > 0 else 0.0
+        right = float((int(action[1]) < 60) == (self.cue == 0))
+        r = right / (self.len - 1) if self.t > 0 else (right if self.cue_reward else 0.0)
         self.t += 1
         done = self.t >= self.len
         info = {"episode_extra_stats": {"milestone_cue_red": float(self.cue == 0), "episode_length": float(self.len)}} if done else {}
@@ -160,20 +163,23 @@ def test_value_warmup_iterations_train_only_the_value_head():
 
 
 def test_tiny_config_learns_a_task_where_memory_matters():
-    """Only the first frame shows the cue, so a memoryless policy earns 0.5 per episode at best; the
-    transformer memory lets VPTPPO (random init, no KL) exceed 0.8 within a few thousand steps."""
+    """Only the first frame shows the cue, so on the grey frames a memoryless policy picks the right camera
+    side half of the time at best; the transformer memory lets VPTPPO (random init, no KL) exceed 80 %
+    within a few thousand steps. (8 seeds tried: all pass within 11-23 iterations.)"""
     torch.manual_seed(0)
-    venv = DummyVecEnv([lambda i=i: Monitor(CueEnv(seed=i, size=32)) for i in range(8)])
+    venv = DummyVecEnv([lambda i=i: Monitor(CueEnv(seed=i, size=32, cue_reward=True)) for i in range(8)])
     model = VPTPPO(VPTPolicy, venv, n_steps=12, batch_size=24, n_epochs=4, learning_rate=3e-3, gamma=0.9,
                    kl_coef=0.0, policy_kwargs=dict(config=MICRO_32PX), seed=0)
-    returns = []  # mean episode return per iteration (8 envs x 4 episodes)
+    grey_success = []  # per iteration: fraction of grey-frame steps with the cue's camera side (8 envs x 8 steps)
     for _ in range(40):
         model.learn(96, reset_num_timesteps=False)
-        returns.append(model.rollout_buffer.rewards.sum() / 32)
-        if len(returns) >= 5 and np.mean(returns[-5:]) > 0.8:
+        buf = model.rollout_buffer
+        grey = buf.episode_starts == 0
+        grey_success.append(float((buf.rewards[grey] > 0).mean()))
+        if len(grey_success) >= 5 and np.mean(grey_success[-5:]) > 0.8:
             break
-    assert np.mean(returns[:3]) < 0.65, returns
-    assert np.mean(returns[-5:]) > 0.8, returns
+    assert np.mean(grey_success[:3]) < 0.65, grey_success
+    assert np.mean(grey_success[-5:]) > 0.8, grey_success
     assert model.num_timesteps <= 40 * 96
 
 
