@@ -969,7 +969,7 @@ def collect_results(ctx: StageContext) -> Dict[str, Any]:
         p = ctx.eval_dir / f"{_safe(name)}.json"
         if p.is_file():
             res = json.loads(p.read_text())
-            agents[name] = {k: res[k] for k in ("mean_return", "std_return", "success", "episodes", "max_ticks") if k in res}
+            agents[name] = {k: res[k] for k in ("mean_return", "std_return", "sem_return", "success", "episodes", "max_ticks") if k in res}
     milestones = order_milestones({m for a in agents.values() for m in a["success"]})
     rl = {}
     for run in ("pretrained", "random"):

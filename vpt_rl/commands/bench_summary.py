@@ -48,7 +48,7 @@ def _flatten(obj: Any, prefix: str = "", depth: int = 0, skip: bool = True) -> L
             if skip and depth == 0 and k in _SKIP_KEYS:
                 continue
             rows += _flatten(v, f"{prefix}{k}.", depth + 1, skip)
-    elif isinstance(obj, (int, float, bool, str)) and obj is not None and depth > 0:
+    elif (obj is None or isinstance(obj, (int, float, bool, str))) and depth > 0:
         if isinstance(obj, str) and len(obj) > 60:
             return rows
         rows.append((prefix[:-1], obj))
@@ -67,6 +67,8 @@ def headline_rows(data: Any) -> List[Tuple[str, Any]]:
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):

@@ -40,8 +40,10 @@ from vpt_rl.train.common import (
     atomic_torch_save,
     atomic_write_text,
     init_distributed,
+    init_head_from_prior,
     lr_at,
     parse_args,
+    prior_log_probs,
     resolve_device,
     seed_everything,
     summary_writer,
@@ -83,6 +85,10 @@ class Args:
     """final learning rate as a fraction of lr"""
     max_grad_norm: float = OFFICIAL_MAX_GRAD_NORM
     """gradient-norm clip (0 disables); the official demo's value (which never took effect there)"""
+    prior_init: bool = True
+    """fresh nets only: start the action heads at the training labels' joint-action frequencies with
+    near-zero weights (init_head_from_prior); the official demo's lr on a from-scratch small policy
+    otherwise spends its steps on the majority action"""
     freeze_cnn: bool = False
     """freeze the ImpalaCNN (net.img_process.cnn) and train the rest"""
     log_every: int = 10
@@ -130,6 +136,38 @@ def clip_gradients(params: list, max_norm: float) -> float:
     if not params:
         return 0.0
     return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf")))
+
+
+def bc_label_counts(segments: Sequence) -> tuple:
+    """Counts of the BC targets over the segments' jsonl files, with both official null filters.
+
+    :return: ``(buttons (8641,), camera (121,))`` int64 counts of the joint agent action classes.
+    """
+    import numpy as np
+
+    from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES, NULL_BUTTONS, NULL_CAMERA, env_to_agent
+    from vpt_rl.data.contractor import load_actions
+
+    buttons = np.zeros(N_BUTTON_CLASSES, np.int64)
+    camera = np.zeros(N_CAMERA_CLASSES, np.int64)
+    for mp4 in segments:
+        for env_action, is_null in load_actions(Path(mp4).with_suffix(".jsonl")):
+            if is_null:
+                continue
+            b, c = env_to_agent(env_action)
+            if int(b) == NULL_BUTTONS and int(c) == NULL_CAMERA:
+                continue
+            buttons[int(b)] += 1
+            camera[int(c)] += 1
+    return buttons, camera
+
+
+def init_policy_heads(policy, segments: Sequence) -> None:
+    """Start ``policy``'s action heads at the joint-action prior of ``segments`` (:func:`init_head_from_prior`)."""
+    b, c = bc_label_counts(segments)
+    t = policy.temperature
+    init_head_from_prior(policy.pi_head["buttons"].linear_layer, prior_log_probs(b), temperature=t)
+    init_head_from_prior(policy.pi_head["camera"].linear_layer, prior_log_probs(c), temperature=t)
 
 
 def _build_policy(args: Args, device):
@@ -188,6 +226,8 @@ def run_bc(args: Args):
         step = int(state["step"])
     else:
         policy = _build_policy(args, device)
+        if args.prior_init and not args.init_model:
+            init_policy_heads(policy, segments)  # the same on every rank: all ranks count all segments
     # the value head gets no BC gradient (as in the official demo); freeze it so DDP sees no unused params
     for p in policy.value_head.parameters():
         p.requires_grad_(False)

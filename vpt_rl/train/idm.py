@@ -35,6 +35,8 @@ from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
 from vpt_rl.train.common import (
     atomic_torch_save,
     atomic_write_text,
+    init_head_from_prior,
+    prior_log_probs,
     lr_at,
     parse_args,
     resolve_device,
@@ -65,14 +67,17 @@ class Args:
     """windows per step (lanes per data stream)"""
     total_steps: int = field(default=1000, metadata={"aliases": ["steps"]})
     """optimizer steps"""
-    lr: float = 3e-4
-    """peak learning rate (AdamW)"""
+    lr: float = 1e-3
+    """peak learning rate (AdamW); 3e-3 makes the small presets' features collapse (docs/sections/idm_bc.md)"""
     weight_decay: float = 0.01
     """AdamW weight decay"""
     warmup_steps: int = 50
     """linear warm-up steps, then cosine decay to 10% of lr"""
     max_grad_norm: float = 1.0
     """gradient-norm clip (0 disables)"""
+    prior_init: bool = True
+    """fresh nets only: start the heads at the training labels' frequencies with near-zero weights
+    (init_head_from_prior); without it small IDMs collapse to the majority class"""
     eval_every: int = 250
     """evaluate on the held-out set every this many steps (and at the end)"""
     eval_max_frames: int = 20000
@@ -194,6 +199,32 @@ def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, dev
 # Training
 
 
+def idm_label_counts(segments: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of the IDM targets over every line (null lines included) of the segments' jsonl files.
+
+    :return: ``(buttons (20, 2), camera (2, 11))``: for each button the frames with it released/pressed,
+        for each camera axis (pitch, yaw) the frames in each mu-law bin.
+    """
+    from vpt_rl.actions import env_to_factored
+    from vpt_rl.data.contractor import load_actions
+
+    buttons = np.zeros((len(BUTTONS_ALL), 2), np.int64)
+    camera = np.zeros((2, 11), np.int64)
+    for mp4 in segments:
+        for env_action, _ in load_actions(Path(mp4).with_suffix(".jsonl")):
+            flags, bins = env_to_factored(env_action)
+            buttons[np.arange(len(flags)), np.asarray(flags, np.int64)] += 1
+            camera[[0, 1], np.asarray(bins, np.int64)] += 1
+    return buttons, camera
+
+
+def init_idm_heads(idm, segments: Sequence) -> None:
+    """Start ``idm``'s heads at the label prior of ``segments`` (:func:`init_head_from_prior`)."""
+    b, c = idm_label_counts(segments)
+    init_head_from_prior(idm.pi_head["buttons"].linear_layer, prior_log_probs(b), temperature=idm.temperature)
+    init_head_from_prior(idm.pi_head["camera"].linear_layer, prior_log_probs(c), temperature=idm.temperature)
+
+
 def _build_idm(args: Args, device):
     from vpt_rl.checkpoint import load_idm
     from vpt_rl.model import IDM_PRESETS, IDMNet
@@ -238,6 +269,8 @@ def train_idm(args: Args) -> Path:
     else:
         idm = _build_idm(args, device)
         state = None
+        if args.prior_init and not args.init_model:
+            init_idm_heads(idm, train_segs)
     idm.train()
     seq_len = int(args.seq_len or idm.cfg.timesteps)
     opt = torch.optim.AdamW([p for p in idm.parameters() if p.requires_grad], lr=args.lr,
