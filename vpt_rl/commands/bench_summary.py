@@ -48,6 +48,13 @@ def _flatten(obj: Any, prefix: str = "", depth: int = 0, skip: bool = True) -> L
             if skip and depth == 0 and k in _SKIP_KEYS:
                 continue
             rows += _flatten(v, f"{prefix}{k}.", depth + 1, skip)
+    elif isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj) and depth < 3:
+        # a table of runs (e.g. "rows": [{"case": "step1", "impl": "fast", "fps": ...}]): label each row by
+        # its short text fields, then list its numbers
+        for i, row in enumerate(obj):
+            label = "/".join(str(v) for v in row.values() if isinstance(v, str) and len(v) <= 40) or str(i)
+            rows += [(f"{prefix}{label}.{k}", v) for k, v in row.items()
+                     if isinstance(v, (int, float)) and not isinstance(v, bool)]
     elif (obj is None or isinstance(obj, (int, float, bool, str))) and depth > 0:
         if isinstance(obj, str) and len(obj) > 60:
             return rows
