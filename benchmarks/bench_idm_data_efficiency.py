@@ -80,6 +80,10 @@ class Args:
     """BC peak learning rate"""
     seed: int = 0
     """base world seed: training episodes use seed + i, held-out ones seed + 10000 + i"""
+    prior_init: bool = True
+    """start the IDM and BC heads at the label prior (the fix for the collapse to the majority class)"""
+    ablate_prior: bool = True
+    """also train one IDM at the largest size without prior_init (the pre-fix behaviour) for comparison"""
     skip_bc: bool = False
     """only the IDM curve"""
     threads: int = 1
@@ -140,6 +144,27 @@ def bc_joint_eval(model_path: Path, segments, seq_len: int) -> dict:
 def _joint_scores(pb, pc, tb, tc) -> dict:
     return {"n_frames": int(len(tb)), "joint_accuracy": float(((pb == tb) & (pc == tc)).mean()),
             "buttons_class_accuracy": float((pb == tb).mean()), "camera_class_accuracy": float((pc == tc).mean())}
+
+
+def majority_baseline(segments) -> dict:
+    """Scores of the constant "most frequent label" predictor on ``segments`` (the bar to beat)."""
+    from vpt_rl.actions import env_to_agent, env_to_factored
+    from vpt_rl.data.contractor import load_actions
+
+    flags, deg, jb, jc = [], [], [], []
+    for mp4 in segments:
+        for env_action, is_null in load_actions(Path(mp4).with_suffix(".jsonl")):
+            f, _ = env_to_factored(env_action)
+            flags.append(np.asarray(f)), deg.append(np.asarray(env_action["camera"], np.float64))
+            b, c = env_to_agent(env_action)
+            if not is_null and not (b == 0 and c == 60):
+                jb.append(int(b)), jc.append(int(c))
+    flags, jb, jc = np.array(flags), np.array(jb), np.array(jc)
+    maj = (flags.mean(0) > 0.5).astype(int)
+    bb, bc_ = np.bincount(jb).argmax(), np.bincount(jc).argmax()
+    return {"keypress_accuracy": float((flags == maj).all(1).mean()),
+            "button_accuracy": float((flags == maj).mean()), "attack_accuracy": float((flags[:, 0] == maj[0]).mean()),
+            "camera_r2": 0.0, "joint_accuracy": float(((jb == bb) & (jc == bc_)).mean())}
 
 
 def data_ratio(sizes, idm_acc, bc_acc) -> dict:
@@ -204,7 +229,8 @@ def main(argv: Optional[list] = None) -> int:
     data = Path(args.data_dir)
     train_all = _record(data / "train", n_train, args.seed, args.episode_ticks)[:n_train]
     held = _record(data / "heldout", n_held, args.seed + 10000, args.episode_ticks)[:n_held]
-    results = {"args": asdict(args), "machine": "2-core CPU (shared), no GPU", "sizes": []}
+    results = {"args": asdict(args), "machine": "2-core CPU (shared), no GPU", "sizes": [],
+               "majority_baseline": majority_baseline(held)}
     res_path = Path(args.results)
     for minutes in sizes:
         k = max(1, int(round(minutes / ep_min)))
@@ -216,7 +242,7 @@ def main(argv: Optional[list] = None) -> int:
             data=[str(s) for s in segs], val_data=[str(s) for s in held], preset=args.idm_preset,
             seq_len=args.idm_seq_len, batch_size=args.idm_batch, total_steps=args.idm_steps, lr=args.idm_lr,
             warmup_steps=max(1, args.idm_steps // 10), eval_every=0, save_every=0, out_dir=str(run), seed=args.seed,
-            device="cpu", resume=False, progress=False))
+            device="cpu", resume=False, progress=False, prior_init=args.prior_init))
         final = json.loads((run / "metrics.json").read_text())["final"]
         row["idm"] = {k2: v for k2, v in final.items() if k2 != "button_accuracy_per_key"}
         row["idm"]["button_accuracy_per_key"] = final["button_accuracy_per_key"]
@@ -228,7 +254,8 @@ def main(argv: Optional[list] = None) -> int:
             bc_path, _ = bc_mod.run_bc(bc_mod.Args(
                 data=[str(s) for s in segs], preset=args.bc_preset, seq_len=args.bc_seq_len, batch_size=args.bc_batch,
                 total_steps=args.bc_steps, lr=args.bc_lr, warmup_steps=max(1, args.bc_steps // 10), save_every=0,
-                out_dir=str(run_bc), seed=args.seed, device="cpu", resume=False, progress=False))
+                out_dir=str(run_bc), seed=args.seed, device="cpu", resume=False, progress=False,
+                prior_init=args.prior_init))
             row["bc_train_s"] = round(time.time() - t0, 1)
             row["bc"] = bc_joint_eval(bc_path, held, args.bc_seq_len)
         results["sizes"].append(row)
@@ -236,6 +263,21 @@ def main(argv: Optional[list] = None) -> int:
                           "button_accuracy": row["idm"]["button_accuracy"], "camera_r2": row["idm"]["camera_r2"],
                           **({"idm_joint": row["idm_joint"]["joint_accuracy"], "bc_joint": row["bc"]["joint_accuracy"]}
                              if "bc" in row else {})}), flush=True)
+        atomic_write_text(res_path, json.dumps(results, indent=1))
+    if args.ablate_prior and args.prior_init:
+        k = max(1, int(round(sizes[-1] / ep_min)))
+        run = Path(args.out_dir) / f"idm_{k}ep_noprior"
+        t0 = time.time()
+        idm_mod.train_idm(idm_mod.Args(
+            data=[str(s) for s in train_all[:k]], val_data=[str(s) for s in held], preset=args.idm_preset,
+            seq_len=args.idm_seq_len, batch_size=args.idm_batch, total_steps=args.idm_steps, lr=args.idm_lr,
+            warmup_steps=max(1, args.idm_steps // 10), eval_every=0, save_every=0, out_dir=str(run), seed=args.seed,
+            device="cpu", resume=False, progress=False, prior_init=False))
+        final = json.loads((run / "metrics.json").read_text())["final"]
+        results["ablation_no_prior_init"] = {"minutes": k * ep_min, "train_s": round(time.time() - t0, 1),
+                                             **{k2: v for k2, v in final.items()}}
+        print(json.dumps({"ablation_no_prior_init": {k2: final[k2] for k2 in ("keypress_accuracy", "camera_r2")}}),
+              flush=True)
         atomic_write_text(res_path, json.dumps(results, indent=1))
     if not args.skip_bc:
         mins = [r["minutes"] for r in results["sizes"]]

@@ -93,7 +93,10 @@ def _peak_rss_bytes() -> int:
 
 def _configure(net, impl: str) -> None:
     if impl == "baseline":
-        net.set_fast(sdpa=False, fast_pool=False, winograd=False, micro_batch=0)
+        from vpt_rl.model import PolicyNet
+
+        extra = {"prepack": False} if isinstance(net, PolicyNet) else {}  # the policy's prepacked convs
+        net.set_fast(sdpa=False, fast_pool=False, winograd=False, micro_batch=0, **extra)
     elif impl == "fast":
         net.set_fast()  # the network's defaults (policy: exact order; IDM: Winograd, one frame per CNN pass)
     elif impl == "winograd":

@@ -7,6 +7,10 @@ benchmark resumes) and writes ``benchmarks/results/rl_comparison.json`` plus the
     python benchmarks/bench_rl_comparison.py                       # small preset (~30-60 min on 2 cores)
     python benchmarks/bench_rl_comparison.py --preset smoke        # a few minutes, numbers meaningless
     python benchmarks/bench_rl_comparison.py --set rl_steps=40000  # change one knob
+    python benchmarks/bench_rl_comparison.py --threads 1 --fresh   # what bench_rl_comparison.sh runs
+
+``--fresh`` moves an existing ``--out`` folder aside (``<out>.old-<time>``) so that every stage runs on
+the current code (the stage markers only record knobs, not code versions).
 
 Targets (the issue): foundation+RL reaches the stone pickaxe in >= 50% of evaluation episodes where
 random-init+RL reaches it in < 5% with the same env steps, and the pretrained learning curve reaches
@@ -37,11 +41,21 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override a preset knob")
     p.add_argument("--results", default=str(HERE / "results"), help="where rl_comparison.json goes")
     p.add_argument("--name", default="rl_comparison", help="stem of the result files")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice); 1 on a busy machine")
+    p.add_argument("--fresh", action="store_true", help="move an existing --out folder aside and run every stage")
     args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     overrides = dict(item.split("=", 1) for item in args.set)
     cfg = pl.PRESETS[args.preset].replace(**overrides)
     out = Path(args.out or HERE / "out" / f"rl_comparison-{args.preset}")
+    if args.fresh and out.exists():
+        old = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.rename(old)
+        print(f"moved the previous run to {old}")
     t0 = time.time()
     markers = pl.run_pipeline(out, cfg, backend=args.backend, seed=args.seed)
     wall = time.time() - t0

@@ -41,7 +41,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import maybe_make_env
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
@@ -67,6 +67,8 @@ __all__ = [
     "VPTRolloutBuffer",
     "VPTPPO",
     "EpisodeStatsCallback",
+    "EpisodeCSVCallback",
+    "read_episodes_csv",
     "check_vpt_spaces",
     "make_vpt_vec_env",
     "finetune_sb3",
@@ -1227,19 +1229,90 @@ def make_vpt_vec_env(env_id: str, n_envs: int = 1, seed: int = 0, vec_env: str =
     raise ValueError(f"vec_env={vec_env!r}; expected 'dummy' or 'subproc'")
 
 
-class _ProgressAndCheckpoint(BaseCallback):
-    """tqdm progress bar plus atomic periodic checkpoints (temp file + os.replace)."""
+EPISODES_CSV_HEADER = "steps,return,length"
 
-    def __init__(self, total: int, path: str, every: int):
+
+class EpisodeCSVCallback(BaseCallback):
+    """Logs every finished episode as a row ``steps,return,length`` of a CSV file: the total env-step count
+    (over all envs) when the episode ended, its return and its length, from the ``info["episode"]`` that
+    SB3's ``Monitor`` sets at an episode's end (episodes of envs that are not ``Monitor``-wrapped are not
+    seen). This is the learning curve at episode resolution.
+
+    On construction, rows already in ``path`` with ``steps <= resume_steps`` are kept (a resumed run
+    continues its curve; rows written after the checkpoint it resumes from are dropped). The file is
+    rewritten atomically (temp file + ``os.replace``) by :meth:`flush`, which :func:`finetune_sb3` calls
+    before every checkpoint and at the end, and which also runs at each rollout's end and training's end.
+
+    :param path: the CSV file.
+    :param resume_steps: keep the existing rows up to this env-step count; ``None`` starts a new file.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], resume_steps: Optional[int] = None, verbose: int = 0):
+        super().__init__(verbose)
+        self.path = os.fspath(path)
+        self.rows: List[Tuple[int, float, int]] = []
+        if resume_steps is not None and os.path.isfile(self.path):
+            self.rows = [r for r in read_episodes_csv(self.path) if r[0] <= int(resume_steps)]
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", ()):
+            ep = info.get("episode") if isinstance(info, dict) else None
+            if ep is not None:
+                self.rows.append((int(self.num_timesteps), float(ep["r"]), int(ep["l"])))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.flush()
+
+    def _on_training_end(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every row so far to :attr:`path` (atomically)."""
+        text = EPISODES_CSV_HEADER + "\n" + "".join(f"{s},{r!r},{n}\n" for s, r, n in self.rows)
+        d = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, f".{os.path.basename(self.path)}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+
+
+def read_episodes_csv(path: Union[str, os.PathLike]) -> List[Tuple[int, float, int]]:
+    """The rows ``(steps, return, length)`` of a file written by :class:`EpisodeCSVCallback`."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    if not lines or lines[0].strip() != EPISODES_CSV_HEADER:
+        raise ValueError(f"{os.fspath(path)!r}: expected a CSV with header {EPISODES_CSV_HEADER!r}, "
+                         f"got {lines[0] if lines else '(empty file)'!r}")
+    rows = []
+    for k, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            s, r, n = line.split(",")
+            rows.append((int(s), float(r), int(n)))
+        except ValueError:
+            raise ValueError(f"{os.fspath(path)!r} line {k}: expected 'steps,return,length', got {line!r}") from None
+    return rows
+
+
+class _ProgressAndCheckpoint(BaseCallback):
+    """tqdm progress bar plus atomic periodic checkpoints (temp file + os.replace); ``before_save`` runs
+    just before each checkpoint (the episode log is flushed there, so that it never lags a checkpoint)."""
+
+    def __init__(self, total: int, path: str, every: int, desc: str = "sb3 finetune",
+                 before_save: Optional[Callable[[], None]] = None):
         super().__init__()
-        self.total, self.path, self.every = total, path, every
+        self.total, self.path, self.every, self.desc = total, path, every, desc
+        self.before_save = before_save
         self._bar = None
         self._last_save = 0
 
     def _on_training_start(self) -> None:
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=self.total, initial=min(self.num_timesteps, self.total), unit="step", desc="sb3 finetune")
+        self._bar = tqdm(total=self.total, initial=min(self.num_timesteps, self.total), unit="step", desc=self.desc)
         self._last_save = self.num_timesteps
 
     def _on_step(self) -> bool:
@@ -1247,6 +1320,8 @@ class _ProgressAndCheckpoint(BaseCallback):
             self._bar.n = min(self.num_timesteps, self.total)
             self._bar.refresh()
         if self.every > 0 and self.num_timesteps - self._last_save >= self.every:
+            if self.before_save is not None:
+                self.before_save()
             _atomic_save(self.model, self.path)
             self._last_save = self.num_timesteps
         return True
@@ -1281,6 +1356,9 @@ def finetune_sb3(
     policy_kwargs: Optional[Dict[str, Any]] = None,
     ppo_kwargs: Optional[Dict[str, Any]] = None,
     export: bool = True,
+    callbacks: Optional[Sequence[BaseCallback]] = None,
+    episodes_csv: Optional[Union[str, os.PathLike]] = None,
+    progress_desc: str = "sb3 finetune",
     **env_kwargs: Any,
 ) -> str:
     """Fine-tune (or train from scratch) a VPT policy with :class:`VPTPPO` and return the saved zip's path.
@@ -1307,6 +1385,12 @@ def finetune_sb3(
     :param policy_kwargs: extra :class:`VPTPolicy` kwargs (``freeze_cnn``, ``autocast_bf16``, ...).
     :param ppo_kwargs: extra :class:`VPTPPO` kwargs (``n_epochs``, ``batch_size``, ``segment_len``, ...).
     :param export: also write the official ``.model`` / ``.weights`` pair.
+    :param callbacks: extra SB3 callbacks, run after the built-in progress/checkpoint callback.
+    :param episodes_csv: path (relative paths are inside ``out_dir``) of a per-episode learning curve
+        written by :class:`EpisodeCSVCallback`: ``steps,return,length`` rows, ``steps`` = env steps over all
+        envs when the episode ended. Flushed before every checkpoint; on resume the rows up to the
+        checkpoint's step count are kept, so the curve of a resumed run equals an uninterrupted one's rows.
+    :param progress_desc: the progress bar's label.
     :param env_kwargs: passed to ``make_vpt_env``.
     """
     if total_steps < 1:
@@ -1332,12 +1416,24 @@ def finetune_sb3(
                 tensorboard_log=os.path.join(out_dir, "tb"), policy_kwargs=pk, seed=seed, device=device, **(ppo_kwargs or {}),
             )
             reset = True
+        curve = None
+        if episodes_csv is not None:
+            csv_path = os.path.join(out_dir, os.fspath(episodes_csv))
+            curve = EpisodeCSVCallback(csv_path, resume_steps=None if reset else algo.num_timesteps)
         remaining = total_steps - algo.num_timesteps
         if remaining > 0:
             every = checkpoint_every if checkpoint_every is not None else n_steps * n_envs
-            cb = _ProgressAndCheckpoint(total_steps, ckpt, every)
-            algo.learn(remaining, callback=cb, reset_num_timesteps=reset, tb_log_name="VPTPPO")
+            # the curve logs a step's episodes before the checkpoint callback may save at that step
+            cbs: List[BaseCallback] = [curve] if curve is not None else []
+            cbs.append(_ProgressAndCheckpoint(total_steps, ckpt, every, progress_desc,
+                                              before_save=curve.flush if curve is not None else None))
+            cbs += list(callbacks or [])
+            algo.learn(remaining, callback=CallbackList(cbs), reset_num_timesteps=reset, tb_log_name="VPTPPO")
+            if curve is not None:
+                curve.flush()
             _atomic_save(algo, ckpt)
+        if curve is not None:
+            curve.flush()
         _atomic_save(algo, final)
         if export:
             algo.export_vpt(os.path.join(out_dir, "policy.model"), os.path.join(out_dir, "policy.weights"))

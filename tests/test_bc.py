@@ -36,7 +36,8 @@ def data(tmp_path_factory):
 
 def _args(data, out, **kw):
     base = dict(data=[str(data)], preset="micro", batch_size=2, seq_len=8, total_steps=30, lr=3e-3, warmup_steps=0,
-                log_every=1, save_every=0, out_dir=str(out), device="cpu", progress=False)
+                log_every=1, save_every=0, out_dir=str(out), device="cpu", progress=False,
+                prior_init=False)  # default head init: the loss starts high, so "it learns" is a clear drop
     base.update(kw)
     return Args(**base)
 
@@ -154,7 +155,7 @@ def _run_cli(args, nproc):
 @pytest.mark.slow
 def test_ddp_two_processes_give_the_same_loss_curve_shape_as_one(data, tmp_path):
     common = [str(data), "--preset", "micro", "--seq-len", "8", "--steps", "24", "--lr", "3e-3", "--warmup-steps", "0",
-              "--log-every", "4", "--device", "cpu", "--no-progress", "--seed", "3"]
+              "--log-every", "4", "--device", "cpu", "--no-progress", "--seed", "3", "--no-prior-init"]
     _run_cli(common + ["--batch-size", "4", "--out", str(tmp_path / "single")], nproc=1)
     _run_cli(common + ["--batch-size", "2", "--out", str(tmp_path / "ddp")], nproc=2)
     single, ddp = _history(tmp_path / "single"), _history(tmp_path / "ddp")
@@ -165,3 +166,36 @@ def test_ddp_two_processes_give_the_same_loss_curve_shape_as_one(data, tmp_path)
     assert abs(ld[-1] - ls[-1]) < 0.25 * ls[-1]  # to about the same level
     assert np.corrcoef(ls, ld)[0, 1] > 0.8  # same shape
     assert load_policy(tmp_path / "ddp" / "ddp.model", tmp_path / "ddp" / "ddp.weights") is not None
+
+
+def test_bc_label_counts_apply_both_null_filters(tmp_path):
+    from vpt_rl.actions import env_to_agent
+    from vpt_rl.data.contractor import load_actions
+    from vpt_rl.train.bc import bc_label_counts
+
+    seg = write_synthetic_segment(tmp_path / "rec", 40, seed=7, press_prob=0.2, camera_prob=0.3)
+    b, c = bc_label_counts([seg])
+    kept = [env_to_agent(a) for a, null in load_actions(seg.with_suffix(".jsonl")) if not null]
+    kept = [(int(x), int(y)) for x, y in kept if (int(x), int(y)) != (0, 60)]
+    assert 0 < len(kept) < 40  # the recording has null steps, and they are not counted
+    assert b.sum() == c.sum() == len(kept)
+    for x, y in set(kept):
+        assert b[x] == sum(1 for k in kept if k[0] == x) and c[y] == sum(1 for k in kept if k[1] == y)
+
+
+def test_prior_init_makes_a_fresh_policy_predict_the_action_frequencies(data):
+    from vpt_rl.data.contractor import find_segments
+    from vpt_rl.train.bc import bc_label_counts, init_policy_heads
+
+    torch.manual_seed(0)
+    segs = find_segments([str(data)])
+    net = PolicyNet(POLICY_PRESETS["micro"], temperature=2.0).eval()
+    init_policy_heads(net, segs)
+    b, c = bc_label_counts(segs)
+    img = torch.randint(0, 256, (1, 8, 128, 128, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        logp, _, _ = net(img, torch.zeros(1, 8, dtype=torch.bool), net.initial_state(1))
+    pb, pc = logp["buttons"].exp().mean((0, 1)).numpy(), logp["camera"].exp().mean((0, 1)).numpy()
+    np.testing.assert_allclose(pb, (b + 0.1) / (b.sum() + 0.1 * len(b)), atol=0.01)
+    np.testing.assert_allclose(pc, (c + 0.1) / (c.sum() + 0.1 * len(c)), atol=0.01)
+    assert pb.argmax() == b.argmax() and pc.argmax() == c.argmax()  # argmax = the majority class from step 0

@@ -84,3 +84,48 @@ def test_tiny_idm_overfits_tiny_recording(tmp_path):
 def test_empty_data_is_refused(tmp_path):
     with pytest.raises(ValueError, match="args.data is empty"):
         train_idm(Args(data=[], out_dir=str(tmp_path)))
+
+
+def test_prior_log_probs_hand_computed():
+    from vpt_rl.train.common import prior_log_probs
+
+    lp = prior_log_probs(np.array([[3, 1], [0, 4]]), smoothing=0.5)
+    # (count + 0.5) / (4 + 0.5 * 2)
+    np.testing.assert_allclose(np.exp(lp), [[3.5 / 5, 1.5 / 5], [0.5 / 5, 4.5 / 5]])
+    with pytest.raises(ValueError, match="smoothing"):
+        prior_log_probs(np.ones(3), smoothing=0.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        prior_log_probs(np.array([1, -1]))
+
+
+def test_idm_label_counts_match_the_dataset_targets(tmp_path):
+    from vpt_rl.data.dataset import SequenceDataset, make_loader
+    from vpt_rl.train.idm import idm_label_counts
+
+    seg = write_synthetic_segment(tmp_path / "rec", 24, seed=3, press_prob=0.3, camera_prob=0.6)
+    b, c = idm_label_counts([seg])
+    assert b.sum(1).tolist() == [24] * 20 and c.sum(1).tolist() == [24, 24]
+    ds = SequenceDataset([seg], batch_size=1, seq_len=24, skip_null=False, pack=False, epochs=1, shuffle=False)
+    batch = next(iter(make_loader(ds)))
+    m = batch["mask"][0]
+    flags, bins = batch["idm_buttons"][0][m].numpy(), batch["idm_camera"][0][m].numpy()
+    np.testing.assert_array_equal(b[:, 1], flags.sum(0))
+    for axis in range(2):
+        np.testing.assert_array_equal(c[axis], np.bincount(bins[:, axis], minlength=11))
+
+
+def test_prior_init_makes_a_fresh_idm_predict_the_label_frequencies(tmp_path):
+    from vpt_rl.train.idm import idm_label_counts, init_idm_heads
+
+    torch.manual_seed(0)
+    seg = write_synthetic_segment(tmp_path / "rec", 16, seed=5, press_prob=0.3, camera_prob=0.6)
+    net = IDMNet(NANO_IDM, temperature=2.0)
+    init_idm_heads(net, [seg])
+    b, c = idm_label_counts([seg])
+    with torch.no_grad():
+        logp = net(torch.randint(0, 256, (1, 16, 128, 128, 3), dtype=torch.uint8))
+    p_b = logp["buttons"].exp().mean((0, 1)).numpy()  # (20, 2)
+    p_c = logp["camera"].exp().mean((0, 1)).numpy()  # (2, 11)
+    # smoothed frequencies (pseudo-count 0.1); the near-zero head weights move them by < 0.01
+    np.testing.assert_allclose(p_b, (b + 0.1) / (16 + 0.2), atol=0.01)
+    np.testing.assert_allclose(p_c, (c + 0.1) / (16 + 1.1), atol=0.01)

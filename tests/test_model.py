@@ -335,3 +335,66 @@ def test_act_with_bf16_autocast_stays_close(fixture_policy, expected):
                                                  bf16=True)
     assert lp16.dtype == torch.float32 and st[0][1].dtype == torch.float32
     assert _max_err(lp16, lp32) < 0.5 and _max_err(v16, v32) < 0.5  # bf16 keeps ~3 significant digits
+
+
+def test_default_fast_path_matches_official_order_within_1e5(fixture_policy, expected):
+    # the inference defaults (fused SDPA, channels-last pooling, micro-batched CNN under inference_mode)
+    # against the official computation order under no_grad, on identical inputs: step mode (batch 2 and
+    # batch 1) and one 14-frame chunk (28 frames > micro_batch, so the CNN really runs in micro-batches)
+    img, first = expected["img"], expected["first"]
+
+    def run(exact, imgs, firsts, chunk_len):
+        if exact:
+            fixture_policy.set_fast(sdpa=False, fast_pool=False, winograd=False, micro_batch=0)
+        try:
+            ctx = torch.no_grad() if exact else torch.inference_mode()
+            with ctx:
+                return _run_uncached(fixture_policy, imgs, firsts, chunk_len)
+        finally:
+            fixture_policy.set_fast()
+
+    for imgs, firsts, chunk_len in ((img, first, 1), (img[:1], first[:1], 1), (img, first, img.shape[1])):
+        ref = run(True, imgs, firsts, chunk_len)
+        fast = run(False, imgs, firsts, chunk_len)
+        assert ref[0].shape == fast[0].shape == (imgs.shape[0], imgs.shape[1], 8641)
+        for a, b in zip(fast, ref):
+            assert _max_err(a, b) < 1e-5
+    fixture_policy.set_fast(micro_batch=3)
+    try:
+        with torch.inference_mode():
+            mb3 = _run_uncached(fixture_policy, img, first, img.shape[1])
+    finally:
+        fixture_policy.set_fast()
+    assert _max_err(mb3[0], ref[0]) < 1e-5 and _max_err(mb3[2], ref[2]) < 1e-5
+
+
+def test_prepacked_batch1_convs_match_plain_convs_and_follow_weight_changes(fixture_policy, expected):
+    img, first = expected["img"][:1, :4], expected["first"][:1, :4]
+    conv = fixture_policy.net.img_process.cnn.stacks[1].blocks[0].conv0
+
+    def run(prepack):
+        fixture_policy.set_fast(prepack=prepack)
+        with torch.inference_mode():
+            return _run_uncached(fixture_policy, img, first, 1)
+
+    try:
+        plain = run(False)
+        assert conv._packed is None
+        packed = run(True)
+        assert conv._packed is not None  # the batch-1 steps really took the prepacked path
+        for a, b in zip(packed, plain):
+            assert _max_err(a, b) < 1e-6  # same oneDNN kernel: bit-identical in practice
+        assert _max_err(packed[0], expected["step"]["buttons"][:1, :4, 0]) < ATOL
+        # an in-place weight update (optimiser step, load_state_dict) must invalidate the cached weight
+        with torch.no_grad():
+            conv.layer.weight.mul_(-1.0)
+        try:
+            changed = run(True)
+            changed_plain = run(False)
+        finally:
+            with torch.no_grad():
+                conv.layer.weight.mul_(-1.0)
+        assert _max_err(changed[0], packed[0]) > 1e-3
+        assert _max_err(changed[0], changed_plain[0]) < 1e-6
+    finally:
+        fixture_policy.set_fast()

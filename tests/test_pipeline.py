@@ -344,6 +344,42 @@ def _real_parts_missing():
     return [n for n in need if not (root / n).exists()]
 
 
+def test_rl_runs_share_env_and_algorithm_seeds_and_world_size_reaches_every_env(tmp_path, monkeypatch):
+    """Pretrained and random init differ only in init and coefficients: same seed (envs seed+1000+i, algorithm
+    seed+1000), same world size; the record stage passes the world size to `vpt-rl record`."""
+    import vpt_rl.commands.record as record_cmd
+    import vpt_rl.policies.sb3 as sb3
+
+    calls, argvs = [], []
+
+    def fake_finetune(env_id, total_steps, **kw):
+        calls.append(kw)
+        out = Path(kw["out_dir"])
+        for name in ("policy.model", "policy.weights", "final.zip"):
+            (out / name).write_bytes(b"x")
+        (out / kw["episodes_csv"]).write_text("steps,return,length\n4,1.5,2\n")
+        return str(out / "final.zip")
+
+    monkeypatch.setattr(sb3, "finetune_sb3", fake_finetune)
+    monkeypatch.setattr(record_cmd, "main", lambda argv: argvs.append(list(argv)) or 0)
+    cfg = CFG.replace(world_size=24)
+    ctx = pl.StageContext(out=tmp_path, cfg=cfg, seed=5)
+    ctx.foundation_paths[0].parent.mkdir(parents=True)
+    summary = pl.stage_rl(ctx)
+    assert [c["seed"] for c in calls] == [1005, 1005]
+    assert [c["world_size"] for c in calls] == [24, 24] and [c["max_steps"] for c in calls] == [cfg.rl_max_ticks] * 2
+    assert calls[0]["weights"] is not None and calls[1]["weights"] is None and calls[1]["config"] == cfg.policy_preset
+    assert summary["random"]["episodes"] == 1
+    assert json.loads((tmp_path / "rl/random/curve.json").read_text())["returns"] == [1.5]
+    with pytest.raises(pl.PipelineError):  # the stand-in record wrote no segments
+        pl.stage_record(ctx)
+    argv = argvs[0]
+    assert argv[argv.index("--world-size") + 1] == "24"
+    assert pl.stage_config("record", cfg, "sb3", 0) != pl.stage_config("record", CFG, "sb3", 0)
+    with pytest.raises(ValueError, match="world_size=8"):
+        CFG.replace(world_size=8)
+
+
 @pytest.mark.slow
 def test_smoke_preset_end_to_end_produces_every_artefact(tmp_path):
     missing = _real_parts_missing()

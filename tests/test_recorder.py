@@ -372,6 +372,34 @@ def test_record_command_refuses_bad_arguments(tmp_path):
         record.parse_resolution("big")
 
 
+def test_record_command_world_size_reaches_the_minelite_env(tmp_path, monkeypatch):
+    from vpt_rl.commands import record
+    from vpt_rl.envs.minelite import expert
+
+    seen = []
+    real = expert.make_expert_env
+
+    def spy(*a, **kw):
+        env = real(*a, **kw)
+        seen.append(env.unwrapped.world_size)
+        return env
+
+    monkeypatch.setattr(expert, "make_expert_env", spy)
+    argv = ["--episodes", "1", "--seed", "3", "--max-ticks", "12", "--no-progress"]
+    assert record.main(argv + ["--out", str(tmp_path / "a"), "--world-size", "16"]) == 0
+    assert record.main(argv + ["--out", str(tmp_path / "b"), "--world-size", "20x24x18"]) == 0
+    assert record.main(argv + ["--out", str(tmp_path / "c")]) == 0
+    assert seen == [(16, 48, 16), (20, 24, 18), (64, 48, 64)]
+    name = "minelite-expert-s0003-e0000-000"
+    assert len((tmp_path / "a" / f"{name}.jsonl").read_text().splitlines()) == 12
+    assert record.parse_world_size("32") == 32 and record.parse_world_size("32x24x40") == (32, 24, 40)
+    for bad in ("big", "8", "32x16x32", "32x32"):
+        with pytest.raises(ValueError, match="world size"):
+            record.parse_world_size(bad)
+    with pytest.raises(SystemExit):
+        record.main(argv + ["--out", str(tmp_path / "d"), "--world-size", "8"])
+
+
 def test_view_command_writes_video_gif_and_contact_sheet(tmp_path, capsys):
     import cv2
 

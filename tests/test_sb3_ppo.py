@@ -284,6 +284,47 @@ def test_finetune_helper_and_cli_run_on_minelite_and_resume(tmp_path):
     assert VPTPPO.load(out / "final.zip").num_timesteps == 16
 
 
+def test_finetune_episodes_csv_logs_each_episode_at_its_env_step_and_resumes(tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from vpt_rl.policies.sb3 import read_episodes_csv
+
+    class Count(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.steps = []
+
+        def _on_step(self):
+            self.steps.append(self.num_timesteps)
+            return True
+
+    out = tmp_path / "run"
+    kw = dict(config="micro", n_envs=2, n_steps=4, out_dir=str(out), seed=0, ppo_kwargs=dict(n_epochs=1),
+              episodes_csv="episodes.csv", max_steps=3, world_size=(16, 24, 16))
+    first = Count()
+    finetune_sb3("vpt_rl/MineLite-v0", 8, callbacks=[first], **kw)
+    assert first.steps == [2, 4, 6, 8]  # the extra callback sees every vec step (2 envs per step)
+    # 3-tick episodes in 2 envs: both end at vec step 3, i.e. after 6 env steps in total
+    rows = read_episodes_csv(out / "episodes.csv")
+    assert [(r[0], r[2]) for r in rows] == [(6, 3), (6, 3)]
+    assert (out / "episodes.csv").read_text().splitlines()[0] == "steps,return,length"
+    # rows past the checkpoint (as after a crash between a flush and a checkpoint) are dropped on resume
+    with open(out / "episodes.csv", "a") as f:
+        f.write("999,5.0,3\n")
+    second = Count()
+    finetune_sb3("vpt_rl/MineLite-v0", 16, callbacks=[second], **kw)
+    assert second.steps == [10, 12, 14, 16]
+    rows2 = read_episodes_csv(out / "episodes.csv")
+    # resuming resets the envs (the episodes begun at step 8 are abandoned), so the next ones run
+    # over vec steps 5-7 and end after 14 env steps
+    assert rows2[:2] == rows and [(r[0], r[2]) for r in rows2[2:]] == [(14, 3), (14, 3)]
+    # the returns are the Monitor's episode returns: the tech-tree reward is never negative
+    assert all(r[1] >= 0.0 for r in rows2)
+    (out / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="steps,return,length"):
+        read_episodes_csv(out / "bad.csv")
+
+
 def test_finetune_cli_dispatches_sf_backend_with_the_other_arguments(monkeypatch):
     import vpt_rl.policies.sample_factory.train as sf_train
     from vpt_rl.commands.finetune import main

@@ -65,6 +65,8 @@ class PipelineConfig:
     """recorded frame size (square); the agent consumes 128x128"""
     expert_epsilon: float = 0.05
     """probability of a random action per tick in the expert (diversity)"""
+    world_size: int = 64
+    """MineLite world width = depth in blocks (48 tall) for recording, RL and evaluation (>= 16)"""
     # split
     n_labelled: int = 4
     """episodes kept with their actions (the rest become unlabelled video)"""
@@ -138,6 +140,8 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a {typ.__name__}")
         if typ in (int, float) and value < 0:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a value >= 0")
+        if key == "world_size" and value < 16:
+            raise ValueError(f"pipeline knob world_size={value!r}: expected >= 16 (MineLite's smallest world)")
         out[key] = value
     return out
 
@@ -173,7 +177,7 @@ STAGE_ORDER = ("record", "split", "idm", "label", "bc", "rl", "eval", "report")
 
 # knobs each stage reads itself; a stage's marker config holds its own knobs and those of its inputs
 STAGE_KNOBS: Dict[str, tuple] = {
-    "record": ("episodes", "episode_ticks", "resolution", "expert_epsilon"),
+    "record": ("episodes", "episode_ticks", "resolution", "expert_epsilon", "world_size"),
     "split": ("n_labelled",),
     "idm": ("idm_preset", "idm_steps", "idm_batch", "idm_lr"),
     "label": ("label_batch",),
@@ -254,7 +258,8 @@ class StageContext:
         return self.out / "plots"
 
     def env_kwargs(self) -> Dict[str, Any]:
-        return {}
+        """MineLite constructor kwargs shared by recording, RL and evaluation."""
+        return {"world_size": int(self.cfg.world_size)}
 
 
 StageFn = Callable[[StageContext], Dict[str, Any]]
@@ -475,7 +480,7 @@ def stage_record(ctx: StageContext) -> Dict[str, Any]:
     argv = [
         "--episodes", str(cfg.episodes), "--out", str(ctx.recorded_dir), "--max-ticks", str(cfg.episode_ticks),
         "--seed", str(ctx.seed), "--epsilon", str(cfg.expert_epsilon),
-        "--resolution", f"{cfg.resolution}x{cfg.resolution}",
+        "--resolution", f"{cfg.resolution}x{cfg.resolution}", "--world-size", str(cfg.world_size),
     ]
     from vpt_rl.commands import record as record_cmd
 
@@ -677,6 +682,10 @@ def _check_files(*paths: Path) -> None:
         raise PipelineError(f"expected output file(s) missing: {', '.join(missing)}")
 
 
+RL_SEED_OFFSET = 1000
+"""both RL runs use seed ``pipeline seed + RL_SEED_OFFSET`` (envs and algorithm)"""
+
+
 def stage_rl(ctx: StageContext) -> Dict[str, Any]:
     """Fine-tune from the foundation model (KL to it, no entropy bonus) and from random init (entropy
     bonus, no KL) with the same env-step budget; export each to ``.model``/``.weights`` and write its
@@ -688,7 +697,7 @@ def stage_rl(ctx: StageContext) -> Dict[str, Any]:
         "random": dict(model=None, weights=None, config=cfg.policy_preset, kl_coef=0.0, ent_coef=cfg.ent_coef_random),
     }
     summary = {}
-    for i, (run, kw) in enumerate(runs.items()):
+    for run, kw in runs.items():
         run_dir = ctx.rl_dir(run)
         done = run_dir / "run.done"
         want = stage_config("rl", cfg, ctx.backend, ctx.seed)
@@ -702,7 +711,9 @@ def stage_rl(ctx: StageContext) -> Dict[str, Any]:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / "run.config", want)
         t0 = time.time()
-        info = _finetune(ctx, run, run_dir, seed=ctx.seed + 1000 * (i + 1), **kw)
+        # the same seed for both runs (a controlled comparison): env i of either run plays the worlds
+        # seed + 1000 + i, ..., and the algorithm (torch/numpy) seed is seed + 1000 too
+        info = _finetune(ctx, run, run_dir, seed=ctx.seed + RL_SEED_OFFSET, **kw)
         curve = read_learning_curve(run_dir)
         write_json_atomic(run_dir / "curve.json", curve)
         info.update(seconds=round(time.time() - t0, 1), episodes=len(curve["steps"]), config=want)
@@ -724,9 +735,13 @@ def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, con
     cfg = ctx.cfg
     model_out, weights_out = ctx.rl_paths(run)
     if ctx.backend == "sb3":
-        zip_path = finetune_sb3_with_curve(
-            ctx.env_id, cfg.rl_steps, run_dir, model=model, weights=weights, config=config, kl_coef=kl_coef,
-            ent_coef=ent_coef, n_envs=cfg.rl_n_envs, n_steps=cfg.rl_n_steps, seed=seed, learning_rate=cfg.rl_lr,
+        from vpt_rl.policies.sb3 import finetune_sb3
+
+        # checkpoint (and episodes.csv) every rollout; resumes from run_dir/checkpoint.zip
+        zip_path = finetune_sb3(
+            ctx.env_id, cfg.rl_steps, model=model, weights=weights, config=config, kl_coef=kl_coef,
+            ent_coef=ent_coef, n_envs=cfg.rl_n_envs, n_steps=cfg.rl_n_steps, out_dir=str(run_dir), seed=seed,
+            learning_rate=cfg.rl_lr, device="cpu", episodes_csv=EPISODES_CSV, progress_desc=f"rl {run}",
             max_steps=cfg.rl_max_ticks, **ctx.env_kwargs())
         result = {"zip": str(zip_path)}
     else:
@@ -735,7 +750,8 @@ def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, con
         exported = Path(finetune_sf(
             ctx.env_id, cfg.rl_steps, model=model, weights=weights, config=config, kl_coef=kl_coef,
             ent_coef=ent_coef, num_workers=cfg.rl_n_envs, out_dir=str(run_dir), seed=seed, experiment=run,
-            extra_args={"episode_steps": cfg.rl_max_ticks, "learning_rate": cfg.rl_lr}))
+            extra_args={"episode_steps": cfg.rl_max_ticks, "learning_rate": cfg.rl_lr},
+            env_kwargs=ctx.env_kwargs()))
         _link_or_copy(exported, weights_out)
         _link_or_copy(exported.with_suffix(".model"), model_out)
         result = {"exported": str(exported)}
@@ -748,86 +764,9 @@ def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, con
 EPISODES_CSV = "episodes.csv"
 
 
-def finetune_sb3_with_curve(env_id: str, total_steps: int, run_dir: os.PathLike, *, model=None, weights=None,
-                            config=None, kl_coef: float, ent_coef: float, n_envs: int, n_steps: int, seed: int,
-                            learning_rate: float, **env_kwargs: Any) -> Path:
-    """:func:`vpt_rl.policies.sb3.finetune_sb3`'s run (VPTPPO on ``make_vpt_env`` envs, resume from
-    ``run_dir/checkpoint.zip``, TensorBoard under ``run_dir/tb``, export to ``run_dir/policy.{model,
-    weights}``) plus ``run_dir/episodes.csv``: one row per finished episode with the env-step count at
-    its end, its return and length, which the learning curve needs at episode resolution."""
-    from tqdm.auto import tqdm
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    from vpt_rl.policies.sb3 import VPTPPO, VPTPolicy, make_vpt_vec_env
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt, final, csv_path = run_dir / "checkpoint.zip", run_dir / "final.zip", run_dir / EPISODES_CSV
-
-    def save(algo, path: Path) -> None:
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.zip")
-        algo.save(str(tmp))
-        os.replace(tmp, path)
-
-    class Curve(BaseCallback):
-        def __init__(self, start_rows: List[str]):
-            super().__init__()
-            self.rows = list(start_rows)
-            self.bar = None
-
-        def _on_training_start(self) -> None:
-            self.bar = tqdm(total=total_steps, initial=min(self.num_timesteps, total_steps), unit="step",
-                            desc=f"rl {run_dir.name}", dynamic_ncols=True)
-
-        def _on_step(self) -> bool:
-            for info in self.locals.get("infos", []):
-                ep = info.get("episode")  # set by SB3's Monitor at an episode's end
-                if ep is not None:
-                    self.rows.append(f"{self.num_timesteps},{float(ep['r'])!r},{int(ep['l'])}")
-            self.bar.n = min(self.num_timesteps, total_steps)
-            self.bar.refresh()
-            return True
-
-        def _on_rollout_end(self) -> None:
-            # checkpoint and curve together, so that a resumed run's curve matches its checkpoint
-            save(self.model, ckpt)
-            write_text_atomic(csv_path, "steps,return,length\n" + "".join(r + "\n" for r in self.rows))
-
-        def _on_training_end(self) -> None:
-            self.bar.close()
-
-    venv = make_vpt_vec_env(env_id, n_envs=n_envs, seed=seed, **env_kwargs)
-    try:
-        rows: List[str] = []
-        if ckpt.is_file():
-            algo = VPTPPO.load(str(ckpt), env=venv, device="cpu")
-            algo.tensorboard_log = str(run_dir / "tb")
-            if csv_path.is_file():
-                rows = [r for r in csv_path.read_text().splitlines()[1:]
-                        if r.strip() and int(r.split(",")[0]) <= algo.num_timesteps]
-            reset = False
-        else:
-            pk = {k: v for k, v in (("model", model), ("weights", weights), ("config", config)) if v is not None}
-            algo = VPTPPO(VPTPolicy, venv, learning_rate=learning_rate, n_steps=n_steps, kl_coef=kl_coef,
-                          ent_coef=ent_coef, tensorboard_log=str(run_dir / "tb"), policy_kwargs=pk, seed=seed,
-                          device="cpu")
-            reset = True
-        remaining = total_steps - algo.num_timesteps
-        cb = Curve(rows)
-        if remaining > 0:
-            algo.learn(remaining, callback=cb, reset_num_timesteps=reset, tb_log_name="VPTPPO")
-            save(algo, ckpt)
-        write_text_atomic(csv_path, "steps,return,length\n" + "".join(r + "\n" for r in cb.rows))
-        save(algo, final)
-        algo.export_vpt(str(run_dir / "policy.model"), str(run_dir / "policy.weights"))
-    finally:
-        venv.close()
-    return final
-
-
 def read_learning_curve(run_dir: os.PathLike) -> Dict[str, Any]:
     """Episode return vs env steps of an RL run: from ``run_dir/episodes.csv`` (written by
-    :func:`finetune_sb3_with_curve`: ``steps,return,length``), else from SB3 Monitor CSVs
+    :func:`vpt_rl.policies.sb3.finetune_sb3` with ``episodes_csv=``: ``steps,return,length``), else from SB3 Monitor CSVs
     (``*monitor.csv``: ``r,l,t`` rows; episodes of all envs ordered by wall time, lengths summed), else
     from TensorBoard: SB3's ``rollout/ep_rew_mean`` or Sample Factory's ``policy_stats/avg_episode_return``
     (the ``EpisodeStats`` wrapper's return) / ``policy_stats/avg_reward``, against env steps."""

@@ -11,6 +11,7 @@ Usage::
 
     vpt-rl record --episodes 20 --out data/expert                  # 128x128, 6000 ticks per episode
     vpt-rl record --episodes 5 --out data/expert640 --resolution 640x360 --epsilon 0.05
+    vpt-rl record --episodes 4 --out data/small --world-size 32          # a 32 x 48 x 32 world
 """
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ def parse_resolution(text: str) -> Tuple[int, int]:
     if w <= 0 or h <= 0 or w % 2 or h % 2:
         raise ValueError(f"resolution sides must be positive and even, got {text!r}")
     return w, h
+
+
+def parse_world_size(text: str):
+    """``"64"`` -> ``64`` (a square world, 48 blocks tall, as MineLite reads an int) and ``"32x24x32"`` ->
+    ``(32, 24, 32)`` (X, Y = height, Z); MineLite needs X, Z >= 16 and Y >= 24."""
+    parts = str(text).lower().split("x")
+    try:
+        vals = [int(v) for v in parts]
+    except ValueError:
+        vals = []
+    if len(vals) not in (1, 3):
+        raise ValueError(f"world size must be an int (e.g. 64) or XxYxZ (e.g. 32x24x32), got {text!r}")
+    x, y, z = (vals[0], 48, vals[0]) if len(vals) == 1 else vals
+    if x < 16 or z < 16 or y < 24:
+        raise ValueError(f"world size {text!r} too small: expected X, Z >= 16 and Y >= 24 blocks")
+    return vals[0] if len(vals) == 1 else (x, y, z)
 
 
 def episode_prefix(alias: str, seed: int, episode: int) -> str:
@@ -71,6 +88,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-ticks", type=int, default=SEGMENT_TICKS, help="tick limit per episode (20 ticks = 1 s)")
     p.add_argument("--segment-ticks", type=int, default=SEGMENT_TICKS, help="lines per segment (<= 6000, 5 min)")
     p.add_argument("--resolution", default="128x128", help="frame size WIDTHxHEIGHT (128x128 default; 640x360 works)")
+    p.add_argument("--world-size", default=None,
+                   help="MineLite world size: an int N for N x 48 x N blocks, or XxYxZ (default: the env's 64x48x64)")
     p.add_argument("--epsilon", type=float, default=0.0, help="expert's random-action probability per tick")
     p.add_argument("--alias", default="expert", help="the <alias> part of segment names")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -83,6 +102,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
     try:
         resolution = parse_resolution(args.resolution)
+        env_kwargs = {} if args.world_size is None else {"world_size": parse_world_size(args.world_size)}
         episode_prefix(args.alias, args.seed, 0)
     except ValueError as e:
         p.error(str(e))
@@ -105,7 +125,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         res = record_expert_episode(out, seed=seed, episode=i, max_ticks=args.max_ticks,
                                     segment_ticks=args.segment_ticks, resolution=resolution,
-                                    epsilon=args.epsilon, alias=args.alias, progress=not args.no_progress)
+                                    epsilon=args.epsilon, alias=args.alias, progress=not args.no_progress,
+                                    **env_kwargs)
         recorded += 1
         for k, v in (res.last_info.get("milestones") or {}).items():
             milestones[k] = milestones.get(k, 0) + int(bool(v))
