@@ -18,7 +18,8 @@ Implementations, each run in its own fresh process (so peak RSS is per case):
   ``softmax(bias + QK^T/hd)``, contiguous max-pool, the whole chunk through the CNN at once), under
   ``torch.no_grad`` like the official ``act()``. This stands in for the official code on the same CPU.
 * ``fast``: vpt-rl's defaults under ``torch.inference_mode``: fused SDPA, channels-last pooling, the CNN
-  in micro-batches (policy: 8 frames, exact order; IDM: 1 frame with NNPACK Winograd convolutions);
+  in micro-batches (policy: 8 frames, exact order, and for single images each conv + ReLU as one oneDNN
+  call on a cached prepacked weight; IDM: 1 frame with NNPACK Winograd convolutions);
 * ``winograd`` (policy ``step1`` only): ``fast`` plus Winograd; ``exact`` (IDM only): ``fast`` without
   Winograd, 8-frame micro-batches.
 

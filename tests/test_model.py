@@ -1,4 +1,6 @@
 """VPT policy network: parity with the official code (fixtures), memory semantics, config, sampling."""
+import copy
+import io
 import math
 
 import pytest
@@ -338,14 +340,15 @@ def test_act_with_bf16_autocast_stays_close(fixture_policy, expected):
 
 
 def test_default_fast_path_matches_official_order_within_1e5(fixture_policy, expected):
-    # the inference defaults (fused SDPA, channels-last pooling, micro-batched CNN under inference_mode)
+    # the inference defaults (fused SDPA, channels-last pooling, micro-batched CNN, prepacked batch-1 convs,
+    # inference_mode)
     # against the official computation order under no_grad, on identical inputs: step mode (batch 2 and
     # batch 1) and one 14-frame chunk (28 frames > micro_batch, so the CNN really runs in micro-batches)
     img, first = expected["img"], expected["first"]
 
     def run(exact, imgs, firsts, chunk_len):
         if exact:
-            fixture_policy.set_fast(sdpa=False, fast_pool=False, winograd=False, micro_batch=0)
+            fixture_policy.set_fast(sdpa=False, fast_pool=False, winograd=False, micro_batch=0, prepack=False)
         try:
             ctx = torch.no_grad() if exact else torch.inference_mode()
             with ctx:
@@ -379,11 +382,19 @@ def test_prepacked_batch1_convs_match_plain_convs_and_follow_weight_changes(fixt
 
     try:
         plain = run(False)
-        assert conv._packed is None
+        assert conv._packed.weight is None
         packed = run(True)
-        assert conv._packed is not None  # the batch-1 steps really took the prepacked path
+        assert conv._packed.weight is not None  # the batch-1 steps really took the prepacked path
+        # the cached weight is an opaque oneDNN tensor: copies and pickles must still work, with an empty cache
+        clone = copy.deepcopy(fixture_policy)
+        assert clone.net.img_process.cnn.stacks[1].blocks[0].conv0._packed.weight is None
+        buf = io.BytesIO()
+        torch.save(fixture_policy, buf)
+        with torch.inference_mode():
+            cloned = _run_uncached(clone, img, first, 1)
+        assert _max_err(cloned[0], packed[0]) == 0.0
         for a, b in zip(packed, plain):
-            assert _max_err(a, b) < 1e-6  # same oneDNN kernel: bit-identical in practice
+            assert _max_err(a, b) < 1e-5  # bit-identical on the 1x shapes; oneDNN's kernel choice for 4-8 channels differs
         assert _max_err(packed[0], expected["step"]["buttons"][:1, :4, 0]) < ATOL
         # an in-place weight update (optimiser step, load_state_dict) must invalidate the cached weight
         with torch.no_grad():
@@ -395,6 +406,6 @@ def test_prepacked_batch1_convs_match_plain_convs_and_follow_weight_changes(fixt
             with torch.no_grad():
                 conv.layer.weight.mul_(-1.0)
         assert _max_err(changed[0], packed[0]) > 1e-3
-        assert _max_err(changed[0], changed_plain[0]) < 1e-6
+        assert _max_err(changed[0], changed_plain[0]) < 1e-5
     finally:
         fixture_policy.set_fast()
