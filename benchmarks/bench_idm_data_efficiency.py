@@ -167,6 +167,21 @@ def majority_baseline(segments) -> dict:
             "camera_r2": 0.0, "joint_accuracy": float(((jb == bb) & (jc == bc_)).mean())}
 
 
+def headline(results: dict) -> dict:
+    """The numbers ``vpt-rl bench-summary`` shows: the largest size's IDM and BC scores and the majority bar."""
+    last, base = results["sizes"][-1], results.get("majority_baseline", {})
+    out = {"minutes": last["minutes"], "idm_keypress_accuracy": last["idm"]["keypress_accuracy"],
+           "idm_attack_accuracy": last["idm"]["button_accuracy_per_key"]["attack"],
+           "idm_camera_r2": last["idm"]["camera_r2"]}
+    if "bc" in last:
+        out["idm_joint_accuracy"] = last["idm_joint"]["joint_accuracy"]
+        out["bc_joint_accuracy"] = last["bc"]["joint_accuracy"]
+    for k in ("keypress_accuracy", "attack_accuracy", "joint_accuracy"):
+        if k in base:
+            out[f"majority_{k}"] = base[k]
+    return out
+
+
 def data_ratio(sizes, idm_acc, bc_acc) -> dict:
     """How much more data BC needs to match the IDM trained on the smallest size (log-linear interpolation
     of BC's accuracy curve); a lower bound when BC never gets there."""
@@ -284,6 +299,7 @@ def main(argv: Optional[list] = None) -> int:
         results["data_efficiency"] = data_ratio(mins, [r["idm_joint"]["joint_accuracy"] for r in results["sizes"]],
                                                 [r["bc"]["joint_accuracy"] for r in results["sizes"]])
     results["wall_s"] = round(time.time() - t_start, 1)
+    results["headline"] = headline(results)
     res_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(res_path, json.dumps(results, indent=1))
     plot(results, res_path.with_name("idm_data_efficiency_idm.png"), res_path.with_name("idm_data_efficiency_vs_bc.png"))
