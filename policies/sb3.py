@@ -15,7 +15,7 @@ A randomly initialised network instead: ``policy_kwargs=dict(config="tiny")`` (a
 ``vpt_rl.model.POLICY_PRESETS``, a ``.model`` file, a ``PolicyConfig`` or a dict of its fields); the paper
 trains those with ``kl_coef=0.0, ent_coef=0.01``.
 
-Design (details in ``docs/sections/sb3.md``):
+Design (details in ``README.md``):
 
 * :class:`VPTPolicy` wraps ``vpt_rl.model.PolicyNet`` (official key names, strict loading, no orthogonal
   re-init). It reads the 128x128x3 RGB ``pov`` image in HWC order; :class:`VPTPPO` never inserts SB3's

@@ -329,6 +329,10 @@ def test_compare_runs_on_hand_made_curves():
     # random's last 10% (2 episodes) average 1.0; pretrained's trailing mean (window 1) reaches it at 200
     assert c["random_final_return"] == 1.0 and c["pretrained_steps_to_reach"] == 200
     assert c["fraction_of_budget"] == pytest.approx(0.1) and c["speed_target_met"] and c["milestone_target_met"]
+    # random init never earning reward makes the speed target vacuous: reported as not shown, never as met
+    rl["random"]["curve"]["returns"] = [0.0] * 20
+    c = pl.compare_runs(agents, rl)
+    assert c["random_init_learned"] is False and c["speed_target_met"] is None
 
 
 # ----------------------------------------------------------------------------------------------------
