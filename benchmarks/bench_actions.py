@@ -6,7 +6,6 @@ averaged over ``n`` calls, single-threaded, in process CPU time.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vpt_rl import actions as A
+from vpt_rl.train.common import parse_args
 
 
 @dataclass
@@ -34,10 +34,7 @@ class Args:
 
 
 def _parse() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(Args):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
+    return parse_args(Args, description=__doc__.splitlines()[0])
 
 
 def _median_seconds(fn, repeats: int) -> float:

@@ -8,7 +8,6 @@ the 21 MineLite inventory items), i.e. the wrappers' own cost.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -25,6 +24,7 @@ import vpt_rl.envs  # noqa: F401  (registers the ids)
 from vpt_rl import actions as A
 from vpt_rl.envs.rewards import PAPER_TECH_TREE, InventoryTracker
 from vpt_rl.envs.wrappers import make_vpt_env, resize_pov
+from vpt_rl.train.common import parse_args
 
 
 @dataclass
@@ -40,10 +40,7 @@ class Args:
 
 
 def _parse() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(Args):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
+    return parse_args(Args, description=__doc__.splitlines()[0])
 
 
 def _median(fn, repeats):
