@@ -129,3 +129,46 @@ def test_prior_init_makes_a_fresh_idm_predict_the_label_frequencies(tmp_path):
     # smoothed frequencies (pseudo-count 0.1); the near-zero head weights move them by < 0.01
     np.testing.assert_allclose(p_b, (b + 0.1) / (16 + 0.2), atol=0.01)
     np.testing.assert_allclose(p_c, (c + 0.1) / (16 + 1.1), atol=0.01)
+
+
+def test_mirror_batch_flips_frames_and_swaps_mirrored_labels():
+    from vpt_rl.actions import BUTTONS_ALL
+    from vpt_rl.train.idm import mirror_batch
+
+    img = torch.zeros(2, 1, 128, 128, 3, dtype=torch.uint8)
+    img[:, 0, 5, 0] = 200  # a bright pixel in the left-most column
+    buttons = torch.zeros(2, 1, 20, dtype=torch.long)
+    for name in ("left", "hotbar.2", "attack"):
+        buttons[:, 0, BUTTONS_ALL.index(name)] = 1
+    camera = torch.tensor([[[3, 8]], [[3, 8]]])
+    deg = torch.tensor([[[-1.5, 4.0]], [[-1.5, 4.0]]])
+    batch = {"img": img, "idm_buttons": buttons, "idm_camera": camera, "camera_deg": deg}
+    out = mirror_batch(batch, torch.tensor([True, False]))
+    assert out["img"][0, 0, 5, 127].tolist() == [200, 200, 200] and out["img"][0, 0, 5, 0].sum() == 0
+    pressed = {BUTTONS_ALL[i] for i in torch.nonzero(out["idm_buttons"][0, 0]).flatten().tolist()}
+    assert pressed == {"right", "hotbar.8", "attack"}
+    assert out["idm_camera"][0, 0].tolist() == [3, 2]  # pitch kept, yaw bin 8 -> 10 - 8
+    assert out["camera_deg"][0, 0].tolist() == [-1.5, -4.0]
+    for k in ("img", "idm_buttons", "idm_camera", "camera_deg"):  # the unselected row and the input are untouched
+        assert torch.equal(out[k][1], batch[k][1])
+    assert batch["img"][0, 0, 5, 0].tolist() == [200, 200, 200] and batch["idm_camera"][0, 0, 1] == 8
+    twice = mirror_batch(out, torch.tensor([True, False]))
+    for k in ("img", "idm_buttons", "idm_camera", "camera_deg"):
+        assert torch.equal(twice[k], batch[k])
+
+
+def test_mirror_aug_outside_zero_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="mirror_aug must be a probability"):
+        train_idm(Args(data=[str(tmp_path)], mirror_aug=1.5, out_dir=str(tmp_path / "out")))
+
+
+def test_idm_training_layout_gives_the_same_outputs_as_the_exact_layout():
+    # with autograd on the IDM CNN runs on channels-last memory (fast backward); values match the exact path
+    torch.manual_seed(0)
+    net = IDMNet(NANO_IDM).eval()
+    img = torch.randint(0, 256, (1, 8, 128, 128, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        exact = net(img)
+    train = net(img)
+    for k in ("buttons", "camera"):
+        assert torch.allclose(train[k], exact[k], atol=1e-4), (k, (train[k] - exact[k]).abs().max())

@@ -78,6 +78,10 @@ class Args:
     prior_init: bool = True
     """fresh nets only: start the heads at the training labels' frequencies with near-zero weights
     (init_head_from_prior); without it small IDMs collapse to the majority class"""
+    mirror_aug: float = 0.0
+    """probability of training on a window's mirror image (frames flipped left-right, yaw negated, left <->
+    right and hotbar.k <-> hotbar.(10-k) swapped): a symmetry of the game that makes scene-based guesses of
+    the turn direction useless"""
     eval_every: int = 250
     """evaluate on the held-out set every this many steps (and at the end)"""
     eval_max_frames: int = 20000
@@ -163,6 +167,45 @@ def idm_metrics(pred_buttons: np.ndarray, true_buttons: np.ndarray, pred_bins: n
     }
 
 
+_MIRROR_BUTTONS = list(range(len(BUTTONS_ALL)))
+_i_left, _i_right = BUTTONS_ALL.index("left"), BUTTONS_ALL.index("right")
+_MIRROR_BUTTONS[_i_left], _MIRROR_BUTTONS[_i_right] = _i_right, _i_left
+for _k in range(1, 10):
+    _MIRROR_BUTTONS[BUTTONS_ALL.index(f"hotbar.{_k}")] = BUTTONS_ALL.index(f"hotbar.{10 - _k}")
+
+
+def mirror_batch(batch: dict, rows: torch.Tensor) -> dict:
+    """The left-right mirror image of the selected rows of a training batch (a new dict; others shared).
+
+    Frames are flipped horizontally; the yaw bin ``b`` becomes ``10 - b`` and the yaw degrees change sign;
+    ``left``/``right`` and ``hotbar.k``/``hotbar.(10-k)`` swap (the hotbar is drawn mirrored too). Pitch
+    and every other button keep their labels. The joint-action fields (``buttons``/``camera``) are left as
+    they are: this is for IDM training, which reads the factored targets.
+
+    :param batch: a :class:`SequenceDataset` batch (``img`` (B, T, H, W, 3), ``idm_buttons`` (B, T, 20),
+        ``idm_camera`` (B, T, 2), ``camera_deg`` (B, T, 2), ...).
+    :param rows: (B,) bool, the rows to mirror.
+    """
+    rows = torch.as_tensor(rows, dtype=torch.bool)
+    if not rows.any():
+        return batch
+    out = dict(batch)
+    img = batch["img"].clone()
+    img[rows] = img[rows].flip(3)
+    out["img"] = img
+    buttons = batch["idm_buttons"].clone()
+    buttons[rows] = buttons[rows][..., _MIRROR_BUTTONS]
+    out["idm_buttons"] = buttons
+    cam = batch["idm_camera"].clone()
+    cam[rows, :, 1] = 10 - cam[rows, :, 1]
+    out["idm_camera"] = cam
+    if "camera_deg" in batch:
+        deg = batch["camera_deg"].clone()
+        deg[rows, :, 1] = -deg[rows, :, 1]
+        out["camera_deg"] = deg
+    return out
+
+
 @torch.no_grad()
 def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, device="cpu",
                  max_frames: Optional[int] = None, num_workers: int = 0) -> dict:
@@ -246,6 +289,8 @@ def train_idm(args: Args) -> Path:
 
     if not args.data:
         raise ValueError("train_idm needs at least one data folder or segment (args.data is empty)")
+    if not 0.0 <= args.mirror_aug <= 1.0:
+        raise ValueError(f"mirror_aug must be a probability in [0, 1], got {args.mirror_aug!r}")
     seed_everything(args.seed)
     device = resolve_device(args.device)
     out = Path(args.out_dir)
@@ -304,6 +349,7 @@ def train_idm(args: Args) -> Path:
         return m
 
     warmup = min(args.warmup_steps, args.total_steps // 4)  # short runs still get to the peak lr
+    aug_rng = torch.Generator().manual_seed(args.seed * 1000003 + step)
     bar = tqdm(total=args.total_steps, initial=step, desc="train-idm", disable=not args.progress)
     t0, frames = time.time(), 0
     while step < args.total_steps:
@@ -314,6 +360,8 @@ def train_idm(args: Args) -> Path:
         mask = batch["mask"].to(device)
         if not mask.any():
             continue
+        if args.mirror_aug > 0:
+            batch = mirror_batch(batch, torch.rand(mask.shape[0], generator=aug_rng) < args.mirror_aug)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, warmup, args.total_steps)
         logp = idm(batch["img"].to(device))
