@@ -155,10 +155,10 @@ PRESETS: Dict[str, PipelineConfig] = {
     ),
     # The README quick start: well under an hour on 2 CPU cores.
     "small": PipelineConfig(
-        name="small", episodes=10, episode_ticks=1500, n_labelled=2, idm_preset="micro_idm", idm_steps=600,
-        idm_batch=4, label_batch=8, policy_preset="micro", bc_steps=600, bc_batch=4, bc_seq_len=16,
-        rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=150, rl_lr=1e-4, eval_episodes=10,
-        eval_max_ticks=600, eval_batch=5,
+        name="small", episodes=24, episode_ticks=1500, n_labelled=6, idm_preset="micro_idm", idm_steps=1000,
+        idm_batch=8, idm_lr=1e-3, label_batch=8, policy_preset="micro", bc_steps=2000, bc_batch=4, bc_seq_len=16,
+        bc_lr=1e-3, rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=300, rl_lr=1e-4, eval_episodes=10,
+        eval_max_ticks=1500, eval_batch=5,
     ),
     # Runs worth a GPU.
     "full": PipelineConfig(
