@@ -267,6 +267,9 @@ def test_report_writes_tables_plots_and_the_comparison(tmp_path):
     for png in ("reward_curves.png", "milestones.png"):
         w, h = _png_size(tmp_path / "plots" / png)
         assert w > 300 and h > 200
+    assert "oracle ablation" not in md
+    results["config"]["bc_labels"] = "true"
+    assert "**oracle ablation**" in pl.results_markdown(results)
 
 
 def test_eval_stage_reuses_an_agents_result_only_for_the_same_checkpoint(tmp_path, monkeypatch):
@@ -382,6 +385,31 @@ def test_rl_runs_share_env_and_algorithm_seeds_and_world_size_reaches_every_env(
     assert pl.stage_config("record", cfg, "sb3", 0) != pl.stage_config("record", CFG, "sb3", 0)
     with pytest.raises(ValueError, match="world_size=8"):
         CFG.replace(world_size=8)
+
+
+@pytest.mark.parametrize("labels,folder", [("idm", "unlabelled"), ("true", "heldout_truth")])
+def test_bc_stage_clones_the_pseudo_labels_or_in_the_oracle_ablation_the_true_actions(tmp_path, monkeypatch,
+                                                                                      labels, folder):
+    import vpt_rl.train.bc as bc_train
+
+    seen = []
+
+    def fake_train_bc(args):
+        seen.append(args.data)
+        out = Path(args.out_dir)
+        for suffix in (".model", ".weights"):
+            (out / f"{args.name}{suffix}").write_bytes(b"x")
+
+    monkeypatch.setattr(bc_train, "train_bc", fake_train_bc)
+    cfg = CFG.replace(bc_labels=labels)
+    summary = pl.stage_bc(pl.StageContext(out=tmp_path, cfg=cfg, seed=0))
+    assert seen == [[str(tmp_path / "data" / folder)]]
+    assert summary["labels"] == labels and summary["data"] == str(tmp_path / "data" / folder)
+    # the knob belongs to the bc stage: changing it re-runs bc and what follows, not the IDM
+    assert pl.stage_config("bc", cfg, "sb3", 0) != pl.stage_config("bc", CFG.replace(bc_labels="idm" if labels == "true" else "true"), "sb3", 0)
+    assert pl.stage_config("idm", cfg, "sb3", 0) == pl.stage_config("idm", CFG, "sb3", 0)
+    with pytest.raises(ValueError, match="bc_labels='oracle'"):
+        CFG.replace(bc_labels="oracle")
 
 
 @pytest.mark.slow

@@ -93,6 +93,9 @@ class PipelineConfig:
     """BC sequence length (frames)"""
     bc_lr: float = 3e-4
     """BC learning rate"""
+    bc_labels: str = "idm"
+    """what the foundation model is cloned from: "idm" (the IDM's pseudo-labels: the VPT recipe) or "true"
+    (the recorded actions of the same videos: an oracle ablation that bypasses the IDM)"""
     # rl
     rl_steps: int = 20000
     """env steps per RL run (the same budget for pretrained and random init)"""
@@ -121,6 +124,10 @@ class PipelineConfig:
         return dataclasses.replace(self, **_coerce(changes))
 
 
+BC_LABELS = ("idm", "true")
+"""values of :attr:`PipelineConfig.bc_labels`"""
+
+
 def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
     fields = {f.name: f for f in dataclasses.fields(PipelineConfig)}
     out = {}
@@ -140,6 +147,8 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a {typ.__name__}")
         if typ in (int, float) and value < 0:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a value >= 0")
+        if key == "bc_labels" and value not in BC_LABELS:
+            raise ValueError(f"pipeline knob bc_labels={value!r}: expected one of {', '.join(BC_LABELS)}")
         if key == "world_size" and value < 16:
             raise ValueError(f"pipeline knob world_size={value!r}: expected >= 16 (MineLite's smallest world)")
         out[key] = value
@@ -181,7 +190,7 @@ STAGE_KNOBS: Dict[str, tuple] = {
     "split": ("n_labelled",),
     "idm": ("idm_preset", "idm_steps", "idm_batch", "idm_lr"),
     "label": ("label_batch",),
-    "bc": ("policy_preset", "bc_steps", "bc_batch", "bc_seq_len", "bc_lr"),
+    "bc": ("policy_preset", "bc_steps", "bc_batch", "bc_seq_len", "bc_lr", "bc_labels"),
     "rl": ("rl_steps", "rl_n_envs", "rl_n_steps", "rl_max_ticks", "rl_lr", "kl_coef", "ent_coef_random"),
     "eval": ("eval_episodes", "eval_max_ticks", "eval_batch"),
     "report": (),
@@ -654,19 +663,22 @@ def label_accuracy(pseudo_dir: os.PathLike, truth_dir: os.PathLike) -> Dict[str,
 
 def stage_bc(ctx: StageContext) -> Dict[str, Any]:
     """Behavioural cloning of the foundation model (random init, ``cfg.policy_preset``) on the
-    pseudo-labelled videos, into ``foundation/foundation.model`` + ``.weights``."""
+    pseudo-labelled videos (or, with ``bc_labels="true"``, on the same videos' recorded actions in
+    ``data/heldout_truth``), into ``foundation/foundation.model`` + ``.weights``."""
     from vpt_rl.train import bc as bc_train
 
     cfg = ctx.cfg
     model_path, weights_path = ctx.foundation_paths
     _prepare_dir(ctx, "bc", model_path.parent)
+    data_dir = ctx.truth_dir if cfg.bc_labels == "true" else ctx.unlabelled_dir
     args = bc_train.Args(
-        data=[str(ctx.unlabelled_dir)], preset=cfg.policy_preset, seq_len=cfg.bc_seq_len, batch_size=cfg.bc_batch,
+        data=[str(data_dir)], preset=cfg.policy_preset, seq_len=cfg.bc_seq_len, batch_size=cfg.bc_batch,
         total_steps=cfg.bc_steps, lr=cfg.bc_lr, save_every=max(50, cfg.bc_steps // 4), seed=ctx.seed,
         device="auto", out_dir=str(model_path.parent), name="foundation")
     bc_train.train_bc(args)
     _check_files(model_path, weights_path)
-    out: Dict[str, Any] = {"model": str(model_path), "weights": str(weights_path)}
+    out: Dict[str, Any] = {"model": str(model_path), "weights": str(weights_path), "labels": cfg.bc_labels,
+                           "data": str(data_dir)}
     metrics = model_path.parent / "metrics.json"
     if metrics.is_file():
         hist = json.loads(metrics.read_text())
@@ -1015,6 +1027,9 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         lines += ["## Data", "",
                   f"- labelled: {data.get('labelled_segments')} segments, {data.get('labelled_frames')} frames; "
                   f"unlabelled: {data.get('unlabelled_segments')} segments, {data.get('unlabelled_frames')} frames"]
+        if (results.get("config") or {}).get("bc_labels") == "true":
+            lines.append("- **oracle ablation**: the foundation model was cloned from the unlabelled videos' "
+                         "*true* actions (`bc_labels=true`), not from the IDM's pseudo-labels")
         if acc.get("n_frames"):
             lines.append(f"- IDM pseudo-labels vs the held-out true actions ({acc['n_frames']} frames): all-buttons "
                          f"accuracy {_fmt(acc.get('keypress_accuracy'))}, per-button accuracy "
