@@ -1,8 +1,12 @@
-"""Shared test helpers: where the official-code fixtures live, and single-thread torch for reproducible numbers."""
+"""Shared test helpers: where the official-code fixtures live, single-thread torch for reproducible numbers, and
+the memory-task env of the SB3 tests."""
 import os
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
+from gymnasium import spaces
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VPT_RL_SHARED", REPO.parent / "shared"))
@@ -26,3 +30,54 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"official fixtures not found at {FIXTURES}; set VPT_RL_SHARED to the shared/ folder")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Every test starts on one intra-op thread and leaves the count as it found it (a test or a library call
+    that changes it cannot leak into the next test). The test nets are tiny: one thread is also faster."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+class CueEnv(gym.Env):
+    """Frame 0 shows a red or blue cue, later frames are grey; each grey-frame step earns 1/(len-1) when the
+    camera class is on the cue's side (< 60 for red). Episode return: 0.5 expected for any policy without
+    memory, 1.0 for one that remembers the cue. ``var_len`` draws lengths 3..ep_len. ``cue_reward`` also
+    rewards the right side on the cue frame itself (1.0, a visible hint that speeds learning; the grey
+    frames still need memory)."""
+
+    def __init__(self, ep_len=3, seed=None, size=128, var_len=False, cue_reward=False):
+        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, (size, size, 3), np.uint8)})
+        self.action_space = spaces.MultiDiscrete([8641, 121])
+        self.ep_len, self.var_len, self.cue_reward = ep_len, var_len, cue_reward
+        self.rng = np.random.default_rng(seed)
+
+    def _obs(self):
+        img = np.full(self.observation_space["pov"].shape, 128, np.uint8)
+        if self.t == 0:
+            img[:] = (220, 30, 30) if self.cue == 0 else (30, 30, 220)
+        return {"pov": img}
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.cue, self.t = int(self.rng.integers(2)), 0
+        self.len = int(self.rng.integers(3, self.ep_len + 1)) if self.var_len else self.ep_len
+        return self._obs(), {}
+
+    def step(self, action):
+        right = float((int(action[1]) < 60) == (self.cue == 0))
+        r = right / (self.len - 1) if self.t > 0 else (right if self.cue_reward else 0.0)
+        self.t += 1
+        done = self.t >= self.len
+        info = {"episode_extra_stats": {"milestone_cue_red": float(self.cue == 0), "episode_length": float(self.len)}} if done else {}
+        return self._obs(), r, done, False, info

@@ -17,15 +17,6 @@ NANO_IDM = IDMConfig(hidsize=32, impala_width=1, impala_chans=(4, 4, 4), attenti
                      timesteps=16, n_recurrence_layers=1, img_shape=(128, 128, 4), conv3d_outchan=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a loaded shared CPU two spinning threads are many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_idm_loss_is_masked_sum_of_button_and_camera_nll():
     logp = {"buttons": torch.log_softmax(torch.randn(1, 2, 20, 2), -1), "camera": torch.log_softmax(torch.randn(1, 2, 2, 11), -1)}
     buttons = torch.randint(0, 2, (1, 2, 20))

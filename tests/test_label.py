@@ -15,14 +15,6 @@ from vpt_rl.train.common import write_video
 from vpt_rl.train.label import label_videos, plan_windows, predict_video, pseudo_label_lines
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 63, 64, 65, 128, 129, 191, 192, 300, 1000])
 @pytest.mark.parametrize("t", [8, 16, 128])
 def test_every_frame_labelled_once_by_the_window_where_it_is_most_central(n, t):

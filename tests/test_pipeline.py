@@ -2,7 +2,6 @@
 functions, the split and report stages for real, and the smoke preset end to end on the real parts."""
 import json
 import math
-import os
 import struct
 from pathlib import Path
 

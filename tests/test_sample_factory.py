@@ -34,15 +34,6 @@ from vpt_rl.policies.sample_factory.train import parse_vpt_cfg, prepare_cfg, run
 from conftest import FIXTURES, REPO  # noqa: E402
 
 OBS_SPACE = DebugVPTEnv(episode_len=2).observation_space
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny nets: one thread is faster than two, and far faster when the CPU is shared (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 ACT_SPACE = sf_action_space()
 
 

@@ -1,5 +1,4 @@
 """VPTPolicy (policies/sb3.py): strict loading, image layout, per-env memory through predict/evaluate_policy."""
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -9,49 +8,12 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
 from vpt_rl.checkpoint import load_policy
+from conftest import CueEnv
 from vpt_rl.model import POLICY_PRESETS
 from vpt_rl.policies.sb3 import VPTPPO, VPTPolicy, VPTStates, check_vpt_spaces
 
 ACTIONS = spaces.MultiDiscrete([8641, 121])
 OBS = spaces.Dict({"pov": spaces.Box(0, 255, (128, 128, 3), np.uint8)})
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These nets are tiny: one intra-op thread is faster than two and keeps runs reproducible."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-class CueEnv(gym.Env):
-    """Frame 0 shows a red or blue cue, later frames are grey; a grey-frame step earns 1/(len-1) when the camera
-    class is on the cue's side (< 60 for red). Only a policy that remembers the cue beats 0.5 per episode."""
-
-    def __init__(self, ep_len=3, seed=None, size=128):
-        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, (size, size, 3), np.uint8)})
-        self.action_space = spaces.MultiDiscrete([8641, 121])
-        self.ep_len = ep_len
-        self.rng = np.random.default_rng(seed)
-
-    def _obs(self):
-        img = np.full(self.observation_space["pov"].shape, 128, np.uint8)
-        if self.t == 0:
-            img[:] = (220, 30, 30) if self.cue == 0 else (30, 30, 220)
-        return {"pov": img}
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
-        self.cue, self.t = int(self.rng.integers(2)), 0
-        return self._obs(), {}
-
-    def step(self, action):
-        r = float((int(action[1]) < 60) == (self.cue == 0)) / (self.ep_len - 1) if self.t > 0 else 0.0
-        self.t += 1
-        return self._obs(), r, self.t >= self.ep_len, False, {}
 
 
 def _lr(_):

@@ -2,7 +2,6 @@
 learning a memory task, save/load, logging, the finetune helper and CLI."""
 import os
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -11,55 +10,11 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from conftest import CueEnv
 from vpt_rl.model import POLICY_PRESETS
 from vpt_rl.policies.sb3 import VPTPPO, EpisodeStatsCallback, VPTPolicy, VPTRolloutBuffer, finetune_sb3
 
 MICRO_32PX = POLICY_PRESETS["micro"].replace(img_shape=(32, 32, 3)).to_kwargs()
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These nets are tiny: one intra-op thread is faster than two and keeps runs reproducible."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-class CueEnv(gym.Env):
-    """Frame 0 shows a red or blue cue, later frames are grey; each grey-frame step earns 1/(len-1) when the
-    camera class is on the cue's side (< 60 for red). Episode return: 0.5 expected for any policy without
-    memory, 1.0 for one that remembers the cue. ``var_len`` draws lengths 3..ep_len. ``cue_reward`` also
-    rewards the right side on the cue frame itself (1.0, a visible hint that speeds learning; the grey
-    frames still need memory)."""
-
-    def __init__(self, ep_len=3, seed=None, size=128, var_len=False, cue_reward=False):
-        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, (size, size, 3), np.uint8)})
-        self.action_space = spaces.MultiDiscrete([8641, 121])
-        self.ep_len, self.var_len, self.cue_reward = ep_len, var_len, cue_reward
-        self.rng = np.random.default_rng(seed)
-
-    def _obs(self):
-        img = np.full(self.observation_space["pov"].shape, 128, np.uint8)
-        if self.t == 0:
-            img[:] = (220, 30, 30) if self.cue == 0 else (30, 30, 220)
-        return {"pov": img}
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
-        self.cue, self.t = int(self.rng.integers(2)), 0
-        self.len = int(self.rng.integers(3, self.ep_len + 1)) if self.var_len else self.ep_len
-        return self._obs(), {}
-
-    def step(self, action):
-        right = float((int(action[1]) < 60) == (self.cue == 0))
-        r = right / (self.len - 1) if self.t > 0 else (right if self.cue_reward else 0.0)
-        self.t += 1
-        done = self.t >= self.len
-        info = {"episode_extra_stats": {"milestone_cue_red": float(self.cue == 0), "episode_length": float(self.len)}} if done else {}
-        return self._obs(), r, done, False, info
 
 
 def _venv(n=2, **kw):

@@ -167,11 +167,9 @@ def idm_metrics(pred_buttons: np.ndarray, true_buttons: np.ndarray, pred_bins: n
     }
 
 
-_MIRROR_BUTTONS = list(range(len(BUTTONS_ALL)))
-_i_left, _i_right = BUTTONS_ALL.index("left"), BUTTONS_ALL.index("right")
-_MIRROR_BUTTONS[_i_left], _MIRROR_BUTTONS[_i_right] = _i_right, _i_left
-for _k in range(1, 10):
-    _MIRROR_BUTTONS[BUTTONS_ALL.index(f"hotbar.{_k}")] = BUTTONS_ALL.index(f"hotbar.{10 - _k}")
+_MIRRORED_NAME = {"left": "right", "right": "left", **{f"hotbar.{k}": f"hotbar.{10 - k}" for k in range(1, 10)}}
+_MIRROR_BUTTONS = [BUTTONS_ALL.index(_MIRRORED_NAME.get(name, name)) for name in BUTTONS_ALL]
+"""index of each button's mirror image in BUTTONS_ALL"""
 
 
 def mirror_batch(batch: dict, rows: torch.Tensor) -> dict:
