@@ -503,3 +503,20 @@ def test_bench_summary_without_results_folder_says_nothing_was_run(tmp_path, cap
     assert "| bench_x | Other | not run |" in (tmp_path / "S.md").read_text()
     assert "1 benchmark(s) not run yet" in capsys.readouterr().out
     assert bs.main(["--bench-dir", str(tmp_path / "nope")]) == 2
+
+
+def test_labelled_split_is_recorded_contractor_like_and_the_video_split_as_plain_expert_play(tmp_path):
+    cfg = CFG.replace(episodes=3, n_labelled=1, episode_ticks=40, label_camera_noise=0.5)
+    ctx = pl.StageContext(out=tmp_path, cfg=cfg, seed=3)
+    pl.stage_record(ctx)
+    names = sorted(p.stem for p in pl.list_segments(ctx.recorded_dir))
+    assert names == ["minelite-contractor-s0003-e0000-000", "minelite-expert-s0004-e0000-000",
+                     "minelite-expert-s0005-e0001-000"]
+    metas = {n: json.loads((ctx.recorded_dir / f"{n}-options.json").read_text()) for n in names}
+    assert [metas[n]["camera_noise"] for n in names] == [0.5, 0.0, 0.0]
+    summary = pl.stage_split(ctx)
+    assert summary["labelled_episodes"] == ["minelite-contractor-s0003-e0000"]
+    assert summary["unlabelled_episodes"] == ["minelite-expert-s0004-e0000", "minelite-expert-s0005-e0001"]
+    # the labelled split's knobs are the recording's: changing the noise re-records
+    assert pl.stage_config("record", cfg, "sb3", 0) != pl.stage_config(
+        "record", cfg.replace(label_camera_noise=0.0), "sb3", 0)

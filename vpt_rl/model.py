@@ -289,9 +289,16 @@ class IDMConfig(PolicyConfig):
     """temporal conv kernel (T, H, W)"""
     conv3d_padding: Tuple[int, int, int] = (2, 0, 0)
     """temporal conv zero padding"""
+    motion_hidden: int = 0
+    """width of the optional motion trunk (:class:`MotionStem`, ours, not in any released IDM); 0 = none.
+    Written to the ``.model`` args as ``motion_hidden`` only when > 0, so official configs are unchanged"""
 
     def __post_init__(self):
         super().__post_init__()
+        if not isinstance(self.motion_hidden, int) or isinstance(self.motion_hidden, bool) or self.motion_hidden < 0:
+            raise ValueError(f"motion_hidden must be an int >= 0 (0: no motion trunk), got {self.motion_hidden!r}")
+        if self.motion_hidden and tuple(self.img_shape[:2]) != (128, 128):
+            raise ValueError(f"the motion trunk reads 128x128 frames; img_shape is {self.img_shape}")
         if self.attention_mask_style != "none" or self.maxlen != 0:
             raise ValueError(
                 "the IDM is bidirectional without memory: attention_mask_style must be 'none' and "
@@ -312,6 +319,8 @@ class IDMConfig(PolicyConfig):
             "outchan": self.conv3d_outchan,
             "padding": list(self.conv3d_padding),
         }
+        if self.motion_hidden:
+            d["motion_hidden"] = self.motion_hidden
         return d
 
 
@@ -355,6 +364,9 @@ IDM_PRESETS: Dict[str, IDMConfig] = {
         timesteps=8, n_recurrence_layers=2, img_shape=(128, 128, 8), conv3d_outchan=8,
     ),
 }
+# micro_idm with the motion trunk (MotionStem): reads the camera from image motion (docs/idm.md)
+IDM_PRESETS["micro_idm_motion"] = IDM_PRESETS["micro_idm"].replace(motion_hidden=256)
+IDM_PRESETS["tiny_idm_motion"] = IDM_PRESETS["tiny_idm"].replace(motion_hidden=256)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -808,8 +820,10 @@ class CategoricalHead(nn.Module):
         self.shape, self.n = shape, n
         self.linear_layer = nn.Linear(hidsize, int(math.prod(shape)) * n)  # PyTorch default init, as official
 
-    def forward(self, x, temperature: float):
+    def forward(self, x, temperature: float, extra_logits: Optional[torch.Tensor] = None):
         logits = self.linear_layer(x).view(*x.shape[:-1], *self.shape, self.n)
+        if extra_logits is not None:  # the IDM's motion trunk (not in the official code)
+            logits = logits + extra_logits
         return torch.log_softmax(logits.float() / temperature, dim=-1)
 
 
@@ -861,6 +875,82 @@ class ScaledMSEHead(nn.Module):
 # ----------------------------------------------------------------------------------------------------------
 
 
+class MotionStem(nn.Module):
+    """A motion trunk for the IDM (ours; no released IDM has one): image motion between frames t and t+1.
+
+    The camera action of line t shows as a shift of the image between frames t and t+1 (about 1 px per
+    degree of yaw and 1.6 px per degree of pitch at 128x128). A plain IDM learns to read this slowly and,
+    on scripted play, prefers to guess the turn from the scene (docs/experiments/2026-12-02-idm-camera.md).
+    This trunk hands it the evidence directly, as optical-flow networks do with a cost volume:
+
+    1. **Cost volume (fixed, no parameters).** Both frames to grey, 2x2 average-pooled to 64x64. A
+       reference window of frame t (rows 12..50, columns 8..55) is compared with frame t+1 shifted by every
+       ``dy`` in -12..12 and ``dx`` in -8..8 (425 shifts): the mean absolute difference, averaged
+       separately over a 3x3 grid of regions of the window, then z-scored per region over its 425 shifts.
+       That is 9 x 25 x 17 = 3825 numbers per frame; the last frame of a window (no t+1) gets zeros.
+    2. **MLP** 3825 -> ``hidden`` -> ``hidden`` (ReLU), one frame pair at a time, with two outputs:
+       ``embed`` (``hidsize`` numbers added to frame t's image embedding before the attention layers),
+       ``camera`` (2 x 11 logits added to the camera head's logits) and ``buttons`` (20 x 2 logits added to
+       the buttons head's: walking shows as the regions' shifts spreading apart); both zero at init.
+
+    Keys: ``motion.mlp.{0,2}.*``, ``motion.embed.*``, ``motion.camera.*``, ``motion.buttons.*``.
+    """
+
+    FRAME_SHAPE = (128, 128)
+    SHIFTS_Y, SHIFTS_X = 12, 8  # dy in -12..12, dx in -8..8 (64x64 pixels)
+    WIN_Y, WIN_X = (12, 51), (8, 56)  # reference window rows / columns (64x64 pixels)
+    GRID = 3
+    N_FEATURES = GRID * GRID * (2 * SHIFTS_Y + 1) * (2 * SHIFTS_X + 1)  # 3825
+
+    def __init__(self, hidden: int, hidsize: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(self.N_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.embed = nn.Linear(hidden, hidsize)
+        self.camera = nn.Linear(hidden, 2 * N_IDM_CAMERA_BINS)
+        self.buttons = nn.Linear(hidden, N_IDM_BUTTONS * 2)
+        for layer in (self.camera, self.buttons):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    @classmethod
+    @torch.no_grad()
+    def cost_volume(cls, img: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, T, 128, 128, 3) -> float32 (B, T, 3825) z-scored matching costs (see the class doc)."""
+        b, t, h, w, _ = img.shape
+        out = torch.zeros(b, t, cls.N_FEATURES, device=img.device)
+        if t < 2:
+            return out
+        weights = torch.tensor([0.299, 0.587, 0.114], device=img.device) / 255.0
+        grey = (img.reshape(b * t, h, w, 3).to(torch.float32) @ weights).view(b * t, 1, h, w)
+        grey = F.avg_pool2d(grey, 2).view(b, t, h // 2, w // 2)
+        cur, nxt = grey[:, :-1].reshape(-1, h // 2, w // 2), grey[:, 1:].reshape(-1, h // 2, w // 2)
+        (y0, y1), (x0, x1) = cls.WIN_Y, cls.WIN_X
+        ref = cur[:, y0:y1, x0:x1]  # (N, 39, 48)
+        ny, nx, g = y1 - y0, x1 - x0, cls.GRID
+        sx = cls.SHIFTS_X
+        costs = []
+        for dy in range(-cls.SHIFTS_Y, cls.SHIFTS_Y + 1):
+            rows = nxt[:, y0 + dy:y1 + dy, x0 - sx:x1 + sx]  # (N, 39, 48 + 2 sx)
+            cand = rows.unfold(2, nx, 1)  # (N, 39, 17, 48): dx = index - sx
+            diff = (cand - ref.unsqueeze(2)).abs()
+            diff = diff.view(-1, g, ny // g, 2 * sx + 1, g, nx // g).mean(dim=(2, 5))  # (N, g, 17, g)
+            costs.append(diff.permute(0, 1, 3, 2).reshape(-1, g * g, 2 * sx + 1))
+        vol = torch.stack(costs, dim=2)  # (N, 9, 25, 17)
+        flat = vol.reshape(vol.shape[0], g * g, -1)
+        flat = (flat - flat.mean(-1, keepdim=True)) / (flat.std(-1, keepdim=True) + 1e-5)
+        out[:, :-1] = flat.reshape(b, t - 1, -1)
+        return out
+
+    def forward(self, img: torch.Tensor, volume: Optional[torch.Tensor] = None):
+        """:return: ``(embed (B, T, hidsize), camera logits (B, T, 2, 11), button logits (B, T, 20, 2))`` for a
+        uint8 window, or from a precomputed :meth:`cost_volume` ``volume``."""
+        if volume is None:
+            volume = self.cost_volume(img)
+        h = self.mlp(volume)
+        return (self.embed(h), self.camera(h).view(*h.shape[:-1], 2, N_IDM_CAMERA_BINS),
+                self.buttons(h).view(*h.shape[:-1], N_IDM_BUTTONS, 2))
+
+
 class MinecraftPolicy(nn.Module):
     """The trunk (``net.*``): /255 -> ImpalaCNN -> linear -> transformer blocks -> ReLU -> lastlayer -> final_ln."""
 
@@ -899,12 +989,15 @@ class MinecraftPolicy(nn.Module):
             out.append(cnn(y))
         return torch.cat(out, dim=1)
 
-    def forward(self, img: torch.Tensor, first: torch.Tensor, state: State):
+    def forward(self, img: torch.Tensor, first: torch.Tensor, state: State,
+                embed_add: Optional[torch.Tensor] = None):
         x = img.to(torch.float32) / 255.0
         if self.idm:
             x = self.img_process.linear(self._idm_features(x))
         else:
             x = self.img_process(x)
+        if embed_add is not None:  # the IDM's motion trunk: added to each frame's embedding
+            x = x + embed_add
         if self.pre_lstm_ln is not None and not self.idm:  # parity: the IDM forward never applies it
             x = self.pre_lstm_ln(x)
         x, state = self.recurrent_layer(x, first, state)
@@ -1078,18 +1171,31 @@ class IDMNet(nn.Module):
         self.pi_head = nn.ModuleDict()
         self.pi_head["buttons"] = CategoricalHead(cfg.hidsize, (N_IDM_BUTTONS,), 2)  # parity: buttons first
         self.pi_head["camera"] = CategoricalHead(cfg.hidsize, (2,), N_IDM_CAMERA_BINS)
+        self.motion = MotionStem(cfg.motion_hidden, cfg.hidsize) if cfg.motion_hidden else None
         self.set_fast()
 
-    def forward(self, img: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """:param img: uint8 (B, T, 128, 128, 3) RGB window. :return: log-prob dict (see class doc)."""
+    def forward(self, img: torch.Tensor, return_motion: bool = False) -> Dict[str, torch.Tensor]:
+        """:param img: uint8 (B, T, 128, 128, 3) RGB window. :return: log-prob dict (see class doc).
+
+        :param return_motion: with a motion trunk, also return its own logits before they are added to the
+            heads (for the auxiliary training loss): ``"motion_camera"`` (B, T, 2, 11) and
+            ``"motion_buttons"`` (B, T, 20, 2)."""
         img = _check_img(img, self.cfg, self.cfg.conv3d_inchan)
         b, t = img.shape[:2]
         dev = img.device
         empty = [(torch.zeros(b, 0, dtype=torch.bool, device=dev), torch.zeros(b, 0, self.cfg.hidsize, device=dev),
                   torch.zeros(b, 0, self.cfg.hidsize, device=dev)) for _ in range(self.cfg.n_recurrence_layers)]
         first = torch.zeros(b, t, dtype=torch.bool, device=dev)
-        latent, _ = self.net(img, first, empty)
-        return {k: self.pi_head[k](latent, self.temperature) for k in ("buttons", "camera")}
+        if self.motion is None:
+            latent, _ = self.net(img, first, empty)
+            return {k: self.pi_head[k](latent, self.temperature) for k in ("buttons", "camera")}
+        embed, cam_logits, button_logits = self.motion(img)
+        latent, _ = self.net(img, first, empty, embed_add=embed)
+        out = {"buttons": self.pi_head["buttons"](latent, self.temperature, extra_logits=button_logits),
+               "camera": self.pi_head["camera"](latent, self.temperature, extra_logits=cam_logits)}
+        if return_motion:
+            out["motion_camera"], out["motion_buttons"] = cam_logits, button_logits
+        return out
 
     @torch.inference_mode()
     def predict(self, img: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -70,9 +70,15 @@ class PipelineConfig:
     # split
     n_labelled: int = 4
     """episodes kept with their actions (the rest become unlabelled video)"""
+    label_camera_noise: float = 0.5
+    """camera noise of the labelled episodes (``vpt-rl record --camera-noise``): the labelled split is
+    recorded contractor-like, with scene-independent camera moves, so that the IDM learns to read image
+    motion; the unlabelled split is plain expert play (0: both plain)"""
     # idm
     idm_preset: str = "tiny_idm"
     """IDM config preset (vpt_rl.model.IDM_PRESETS)"""
+    idm_seq_len: int = 0
+    """frames per IDM training and labelling window (0: the preset's ``timesteps``)"""
     idm_steps: int = 600
     """IDM optimiser steps"""
     idm_batch: int = 4
@@ -186,9 +192,10 @@ STAGE_ORDER = ("record", "split", "idm", "label", "bc", "rl", "eval", "report")
 
 # knobs each stage reads itself; a stage's marker config holds its own knobs and those of its inputs
 STAGE_KNOBS: Dict[str, tuple] = {
-    "record": ("episodes", "episode_ticks", "resolution", "expert_epsilon", "world_size"),
+    "record": ("episodes", "episode_ticks", "resolution", "expert_epsilon", "world_size", "n_labelled",
+               "label_camera_noise"),
     "split": ("n_labelled",),
-    "idm": ("idm_preset", "idm_steps", "idm_batch", "idm_lr"),
+    "idm": ("idm_preset", "idm_seq_len", "idm_steps", "idm_batch", "idm_lr"),
     "label": ("label_batch",),
     "bc": ("policy_preset", "bc_steps", "bc_batch", "bc_seq_len", "bc_lr", "bc_labels"),
     "rl": ("rl_steps", "rl_n_envs", "rl_n_steps", "rl_max_ticks", "rl_lr", "kl_coef", "ent_coef_random"),
@@ -481,21 +488,33 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
+LABELLED_ALIAS = "contractor"
+"""segment-name alias of the episodes recorded for the labelled split"""
+
+
 def stage_record(ctx: StageContext) -> Dict[str, Any]:
-    """Record ``cfg.episodes`` scripted-expert episodes into ``data/recorded``. An interrupted recording
+    """Record ``cfg.episodes`` scripted-expert episodes into ``data/recorded``: the first ``n_labelled``
+    world seeds contractor-like (alias ``contractor``, ``--camera-noise cfg.label_camera_noise``), the
+    others as plain expert play (alias ``expert``), each with its own world seed. An interrupted recording
     resumes per episode; recordings made with other knobs (or ``--force``) are deleted first."""
     cfg = ctx.cfg
     _prepare_dir(ctx, "record", ctx.recorded_dir)
-    argv = [
-        "--episodes", str(cfg.episodes), "--out", str(ctx.recorded_dir), "--max-ticks", str(cfg.episode_ticks),
-        "--seed", str(ctx.seed), "--epsilon", str(cfg.expert_epsilon),
-        "--resolution", f"{cfg.resolution}x{cfg.resolution}", "--world-size", str(cfg.world_size),
-    ]
     from vpt_rl.commands import record as record_cmd
 
-    rc = record_cmd.main(argv)
-    if rc:
-        raise PipelineError(f"`vpt-rl record {' '.join(argv)}` failed with exit status {rc}")
+    n_lab = min(max(cfg.n_labelled, 0), cfg.episodes)
+    for alias, n, seed, noise in ((LABELLED_ALIAS, n_lab, ctx.seed, cfg.label_camera_noise),
+                                  ("expert", cfg.episodes - n_lab, ctx.seed + n_lab, 0.0)):
+        if n <= 0:
+            continue
+        argv = [
+            "--episodes", str(n), "--out", str(ctx.recorded_dir), "--max-ticks", str(cfg.episode_ticks),
+            "--seed", str(seed), "--epsilon", str(cfg.expert_epsilon), "--camera-noise", str(noise),
+            "--alias", alias, "--resolution", f"{cfg.resolution}x{cfg.resolution}",
+            "--world-size", str(cfg.world_size),
+        ]
+        rc = record_cmd.main(argv)
+        if rc:
+            raise PipelineError(f"`vpt-rl record {' '.join(argv)}` failed with exit status {rc}")
     segs = list_segments(ctx.recorded_dir)
     if len(segs) < cfg.episodes:
         raise PipelineError(f"record: expected >= {cfg.episodes} segments in {ctx.recorded_dir}, found {len(segs)}")
@@ -544,8 +563,10 @@ def stage_split(ctx: StageContext) -> Dict[str, Any]:
 
     ``data/labelled/``: mp4 + jsonl. ``data/unlabelled/``: the mp4 only (hard-linked); their true jsonl
     goes to ``data/heldout_truth/`` (with a hard link of the mp4, so it is a segment folder the IDM can be
-    scored on) to measure the IDM's pseudo-labels later. Episodes (not segments) are
-    split, chosen by a shuffle seeded with the pipeline seed.
+    scored on) to measure the IDM's pseudo-labels later. Episodes (not segments) are split: the
+    contractor-like recordings (alias ``contractor``, :func:`stage_record`) are the labelled part when there
+    are ``n_labelled`` of them; otherwise (recordings of one kind) ``n_labelled`` episodes are chosen by a
+    shuffle seeded with the pipeline seed.
     """
     segs = list_segments(ctx.recorded_dir)
     if not segs:
@@ -558,9 +579,13 @@ def stage_split(ctx: StageContext) -> Dict[str, Any]:
     if not 1 <= n_lab < len(keys):
         raise PipelineError(
             f"split: n_labelled={n_lab} with {len(keys)} recorded episodes; expected 1 <= n_labelled < episodes")
-    random.Random(ctx.seed).shuffle(keys)
-    labelled = sorted(keys[:n_lab])
-    unlabelled = sorted(keys[n_lab:])
+    contractor = [k for k in keys if Path(k).name.startswith(f"minelite-{LABELLED_ALIAS}-")]
+    if len(contractor) == n_lab:
+        labelled = contractor
+    else:
+        random.Random(ctx.seed).shuffle(keys)
+        labelled = sorted(keys[:n_lab])
+    unlabelled = sorted(set(keys) - set(labelled))
     for d in (ctx.labelled_dir, ctx.unlabelled_dir, ctx.truth_dir):
         if d.exists():
             shutil.rmtree(d)
@@ -598,7 +623,7 @@ def stage_idm(ctx: StageContext) -> Dict[str, Any]:
     _prepare_dir(ctx, "idm", model_path.parent)
     args = idm_train.Args(
         data=[str(ctx.labelled_dir)], val_data=[str(ctx.truth_dir)], preset=cfg.idm_preset,
-        total_steps=cfg.idm_steps, batch_size=cfg.idm_batch, lr=cfg.idm_lr, eval_every=0, eval_max_frames=4000,
+        seq_len=cfg.idm_seq_len or None, total_steps=cfg.idm_steps, batch_size=cfg.idm_batch, lr=cfg.idm_lr, eval_every=0, eval_max_frames=4000,
         save_every=max(50, cfg.idm_steps // 4), seed=ctx.seed, device="auto", out_dir=str(model_path.parent),
         name="idm")
     idm_train.train_idm(args)
@@ -617,6 +642,7 @@ def stage_label(ctx: StageContext) -> Dict[str, Any]:
 
     model_path, weights_path = ctx.idm_paths
     written = label_mod.label_videos([str(ctx.unlabelled_dir)], str(model_path), str(weights_path),
+                                     timesteps=ctx.cfg.idm_seq_len or None, camera="mean",
                                      batch_size=ctx.cfg.label_batch, device="auto", overwrite=ctx.force)
     vids = list_segments(ctx.unlabelled_dir, need_jsonl=False)
     missing = [v.name for v in vids if not v.with_suffix(".jsonl").is_file()]
@@ -655,8 +681,9 @@ def label_accuracy(pseudo_dir: os.PathLike, truth_dir: os.PathLike) -> Dict[str,
             cam_p.append(np.asarray(pa["camera"], dtype=np.float64).reshape(2))
     if not btn_t:
         return {"files": 0, "n_frames": 0}
-    pred_bins = discretize_camera(np.clip(np.array(cam_p), -10.0, 10.0))
-    m = idm_metrics(np.array(btn_p), np.array(btn_t), pred_bins, np.array(cam_t))
+    cam_p = np.clip(np.array(cam_p), -10.0, 10.0)
+    # the labels' own values (posterior means or bin centres) score as camera_r2_*_mean; their bins as camera_r2_*
+    m = idm_metrics(np.array(btn_p), np.array(btn_t), discretize_camera(cam_p), np.array(cam_t), pred_deg_mean=cam_p)
     m.pop("button_accuracy_per_key", None)
     return {"files": n_files, **{k: (None if isinstance(v, float) and v != v else v) for k, v in m.items()}}
 

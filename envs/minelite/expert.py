@@ -42,7 +42,7 @@ from typing import Any, Dict, Generator, Iterable, List, Optional, Sequence, Tup
 
 import numpy as np
 
-from vpt_rl.actions import noop_action
+from vpt_rl.actions import N_CAMERA_BINS, noop_action, undiscretize_camera
 from vpt_rl.envs.minelite import world as W
 from vpt_rl.envs.minelite.items import ITEMS
 
@@ -71,6 +71,10 @@ def _wrap(a: float) -> float:
     return (a + 180.0) % 360.0 - 180.0
 
 
+# Degrees at the edges of the 11 mu-law camera bins (the bins round the mu-law code to the nearest even
+# number, so the edges are the codes -11, -9, ..., 9, 11 decoded; the outer edges are opened up to +-inf).
+_CAMERA_BIN_EDGES = np.concatenate([[-np.inf], undiscretize_camera(np.arange(N_CAMERA_BINS - 1) + 0.5), [np.inf]])
+
 _KEEP = (W.BEDROCK, W.CRAFTING_TABLE, W.FURNACE)  # never mined as "something in the way"
 
 
@@ -82,12 +86,25 @@ class ScriptedExpert:
     :param epsilon: probability of replacing an action by a random movement/camera action (0 = none).
     :param max_turn: largest camera move per tick, degrees (per axis).
     :param jitter: standard deviation of the Gaussian camera jitter, degrees.
-    :raises ValueError: for ``epsilon`` outside [0, 1] or a non-positive ``max_turn``.
+    :param camera_noise: probability per tick (outside screens and while no block is half-mined) of replacing
+        the camera move by a scene-independent one: each axis uniform over the 11 mu-law bins, the value
+        uniform inside its bin (the outer bins reach ``max_turn``), pitch reflected to stay within +-70
+        degrees. Paid contractors move the mouse in every direction whatever the scene shows; such data
+        teaches an IDM to read image motion instead of guessing the turn from the scene. The plan re-aims
+        afterwards, so it still progresses. Drawn from a separate random stream, so the same ``seed`` gives
+        the same plan decisions for every ``camera_noise``.
+    :param varied_camera: vary the controller's turn style per sweep (gain 0.3-1.3, so some turns are slow
+        and some overshoot and come back; per-sweep speed limits of 4 degrees up to ``max_turn``) and glance
+        around while walking, as people do. False: the fixed proportional controller (gain 0.55).
+    :raises ValueError: for ``epsilon`` or ``camera_noise`` outside [0, 1], or a non-positive ``max_turn``.
     """
 
-    def __init__(self, env: Any, seed: int = 0, epsilon: float = 0.0, max_turn: float = 12.0, jitter: float = 0.25):
+    def __init__(self, env: Any, seed: int = 0, epsilon: float = 0.0, max_turn: float = 12.0, jitter: float = 0.25,
+                 camera_noise: float = 0.0, varied_camera: bool = True):
         if not 0.0 <= float(epsilon) <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
+        if not 0.0 <= float(camera_noise) <= 1.0:
+            raise ValueError(f"camera_noise must be a probability in [0, 1], got {camera_noise!r}")
         if not float(max_turn) > 0:
             raise ValueError(f"max_turn must be positive degrees, got {max_turn!r}")
         if float(jitter) < 0:
@@ -97,6 +114,8 @@ class ScriptedExpert:
         self.epsilon = float(epsilon)
         self.max_turn = float(max_turn)
         self.jitter = float(jitter)
+        self.camera_noise = float(camera_noise)
+        self.varied_camera = bool(varied_camera)
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -114,6 +133,12 @@ class ScriptedExpert:
         self._prev: Action = {}
         self._plan_gen = self._plan()
         self._mining_level = int(self.rng.integers(9, 13))
+        # separate streams: the camera noise and the turn style never shift the plan's own random draws
+        self.noise_rng = np.random.default_rng([self.seed, 0x6E6F6973])
+        self.style_rng = np.random.default_rng([self.seed, 0x7374796C])
+        self._style_left = 0
+        self._gain, self._turn_cap = 0.55, self.max_turn
+        self._glance, self._glance_left = 0.0, 0
 
     def act(self, obs: Any = None) -> Action:
         """The next MineRL action (24 keys; camera float32 [pitch, yaw] degrees)."""
@@ -131,6 +156,9 @@ class ScriptedExpert:
             # in a screen (a person's stray key press, not sabotage); the plan re-reads the state anyway
             if self.epsilon > 0 and self.rng.random() < self.epsilon and g.gui is None and g.mining_progress == 0:
                 a = self._random_action(False)
+            elif self.camera_noise > 0 and self.noise_rng.random() < self.camera_noise and g.gui is None \
+                    and g.mining_progress == 0:
+                a = dict(a, camera=self.scene_independent_camera())
         self.t += 1
         out = self._full(a)
         self._prev = out
@@ -150,6 +178,18 @@ class ScriptedExpert:
             if k != "none":
                 a[k] = 1
         return a
+
+    def scene_independent_camera(self) -> np.ndarray:
+        """A random camera move ``[pitch, yaw]``: each axis a uniform mu-law bin, uniform inside the bin (the
+        outer bins span 10..``max_turn`` degrees); pitch is reflected so the view stays within +-70 degrees."""
+        bins = self.noise_rng.integers(0, N_CAMERA_BINS, size=2)
+        lo, hi = _CAMERA_BIN_EDGES[bins], _CAMERA_BIN_EDGES[bins + 1]
+        lo, hi = np.maximum(lo, -self.max_turn), np.minimum(hi, self.max_turn)
+        cam = lo + (hi - lo) * self.noise_rng.random(2)
+        pitch = self.game.player.pitch
+        if abs(pitch + cam[0]) > 70.0 and abs(pitch - cam[0]) <= abs(pitch + cam[0]):
+            cam[0] = -cam[0]
+        return cam
 
     def _note_milestones(self) -> None:
         inv = self.game.inventory
@@ -183,10 +223,20 @@ class ScriptedExpert:
         """A bounded, jittered camera move towards (yaw_t, pitch_t); returns (camera, remaining error)."""
         p = self.game.player
         ey, ep = _wrap(yaw_t - p.yaw), float(np.clip(pitch_t, -89.5, 89.5)) - p.pitch
+        cap = self.max_turn
+        if self.varied_camera:
+            # a new turn style every ~25 ticks: slow, brisk or overshooting sweeps (gain > 1 overshoots and
+            # comes back), each with its own speed limit
+            if self._style_left <= 0:
+                self._style_left = int(self.style_rng.integers(10, 40))
+                self._gain = float(self.style_rng.uniform(0.3, 1.3)) * gain / 0.55
+                self._turn_cap = float(self.style_rng.uniform(4.0, self.max_turn))
+            self._style_left -= 1
+            gain, cap = self._gain, self._turn_cap
         cam = np.array([ep, ey]) * gain
         small = np.abs(np.array([ep, ey])) < 1.0
         cam[small] = np.array([ep, ey])[small]  # finish small corrections in one tick
-        cam = np.clip(cam, -self.max_turn, self.max_turn)
+        cam = np.clip(cam, -cap, cap)
         cam += self.rng.normal(0.0, self.jitter, size=2)
         return cam, math.hypot(ey, ep)
 
@@ -339,7 +389,17 @@ class ScriptedExpert:
                     continue
             # walk towards the next cell's centre, looking slightly down
             yaw, _ = _yaw_pitch_to(g.player.eye_pos, (nx + 0.5, 0, nz + 0.5))
-            cam, _ = self._camera_towards(yaw, 12.0 + 6.0 * math.sin(self.t / 17.0))
+            look_yaw, look_pitch = yaw, 12.0 + 6.0 * math.sin(self.t / 17.0)
+            if self.varied_camera:
+                # now and then glance aside (and up or down) for a second while walking on
+                if self._glance_left <= 0 and self.style_rng.random() < 0.02:
+                    self._glance_left = int(self.style_rng.integers(8, 25))
+                    self._glance = float(self.style_rng.uniform(-30.0, 30.0))
+                    self._glance_pitch = float(self.style_rng.uniform(-25.0, 20.0))
+                if self._glance_left > 0:
+                    self._glance_left -= 1
+                    look_yaw, look_pitch = yaw + self._glance, look_pitch + self._glance_pitch
+            cam, _ = self._camera_towards(look_yaw, look_pitch)
             a: Action = {"camera": cam}
             if abs(_wrap(yaw - g.player.yaw)) < 35:
                 a["forward"] = 1
@@ -788,7 +848,8 @@ def make_expert_env(seed: int, max_ticks: int, resolution: Tuple[int, int] = (12
 
 def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[int, int] = (128, 128),
                        epsilon: float = 0.0, keep_frames: bool = False, render: bool = True,
-                       expert_seed: Optional[int] = None, stop_at: Optional[str] = None, **env_kwargs):
+                       expert_seed: Optional[int] = None, stop_at: Optional[str] = None, camera_noise: float = 0.0,
+                       **env_kwargs):
     """Play one expert episode; returns ``(frames or None, actions, infos)``.
 
     ``infos[-1]["milestones"]`` maps each reached milestone item to the first tick it was held.
@@ -798,6 +859,7 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
     :param keep_frames: return the ``pov`` frames the expert acted on (memory: 49 KB per 128x128 frame).
     :param render: draw ``pov`` (False: blank frames, for fast benchmarks).
     :param stop_at: end the episode as soon as this milestone item is held (e.g. ``"stone_pickaxe"``).
+    :param camera_noise: scene-independent camera moves per tick (see :class:`ScriptedExpert`).
     """
     if not isinstance(max_ticks, int) or max_ticks <= 0:
         raise ValueError(f"max_ticks must be a positive int, got {max_ticks!r}")
@@ -805,7 +867,8 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
         raise ValueError(f"stop_at must be one of {MILESTONES}, got {stop_at!r}")
     env = make_expert_env(seed, max_ticks, resolution, render, **env_kwargs)
     obs, info = env.reset(seed=seed)
-    expert = ScriptedExpert(env, seed=seed if expert_seed is None else expert_seed, epsilon=epsilon)
+    expert = ScriptedExpert(env, seed=seed if expert_seed is None else expert_seed, epsilon=epsilon,
+                            camera_noise=camera_noise)
     frames: Optional[List[np.ndarray]] = [] if keep_frames else None
     actions, infos = [], []
     for t in range(max_ticks):
@@ -824,16 +887,16 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
 
 def record_expert_episode(out_dir, seed: int, episode: int = 0, max_ticks: int = 6000, *,
                           segment_ticks: int = 6000, resolution: Tuple[int, int] = (128, 128), epsilon: float = 0.0,
-                          alias: str = "expert", progress: bool = False, **env_kwargs):
+                          camera_noise: float = 0.0, alias: str = "expert", progress: bool = False, **env_kwargs):
     """Record one expert episode in the contractor format under ``out_dir`` (see ``vpt_rl.data.recorder``).
 
     Segments are named ``minelite-<alias>-s<seed>-e<episode>-<k>``; returns the ``EpisodeRecording`` with
-    ``last_info["milestones"]``.
+    ``last_info["milestones"]``. ``camera_noise``: see :class:`ScriptedExpert` (contractor-like camera).
     """
     from vpt_rl.data.recorder import record_episode, segment_name
 
     env = make_expert_env(seed, max_ticks, resolution, True, **env_kwargs)
-    expert = ScriptedExpert(env, seed=seed, epsilon=epsilon)
+    expert = ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise)
     prefix = segment_name(alias, seed, episode, 0)[: -len("-000")]
     bar = None
     if progress:
@@ -851,7 +914,7 @@ def record_expert_episode(out_dir, seed: int, episode: int = 0, max_ticks: int =
         res = record_episode(env, expert.act, Path(out_dir) / prefix, max_ticks, segment_ticks=segment_ticks,
                              reset_kwargs={"seed": seed}, on_tick=on_tick,
                              meta={"alias": alias, "seed": seed, "episode": episode, "epsilon": epsilon,
-                                   "policy": "ScriptedExpert"})
+                                   "camera_noise": camera_noise, "policy": "ScriptedExpert"})
     finally:
         if bar is not None:
             bar.close()

@@ -12,6 +12,7 @@ Usage::
     vpt-rl record --episodes 20 --out data/expert                  # 128x128, 6000 ticks per episode
     vpt-rl record --episodes 5 --out data/expert640 --resolution 640x360 --epsilon 0.05
     vpt-rl record --episodes 4 --out data/small --world-size 32          # a 32 x 48 x 32 world
+    vpt-rl record --episodes 8 --out data/contractor --camera-noise 0.5 --alias contractor  # IDM training data
 """
 from __future__ import annotations
 
@@ -91,6 +92,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--world-size", default=None,
                    help="MineLite world size: an int N for N x 48 x N blocks, or XxYxZ (default: the env's 64x48x64)")
     p.add_argument("--epsilon", type=float, default=0.0, help="expert's random-action probability per tick")
+    p.add_argument("--camera-noise", type=float, default=0.0,
+                   help="probability per tick of a scene-independent camera move (every mu-law bin of both axes, "
+                        "pitch kept within +-70 deg; never in screens or while a block is half-mined): "
+                        "contractor-like labelled data for the IDM (0.5 in the pipeline's labelled split)")
     p.add_argument("--alias", default="expert", help="the <alias> part of segment names")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
@@ -100,6 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.error(f"--seed must be >= 0, got {args.seed}")
     if not 0.0 <= args.epsilon <= 1.0:
         p.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
+    if not 0.0 <= args.camera_noise <= 1.0:
+        p.error(f"--camera-noise must be a probability in [0, 1], got {args.camera_noise}")
     try:
         resolution = parse_resolution(args.resolution)
         env_kwargs = {} if args.world_size is None else {"world_size": parse_world_size(args.world_size)}
@@ -125,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         res = record_expert_episode(out, seed=seed, episode=i, max_ticks=args.max_ticks,
                                     segment_ticks=args.segment_ticks, resolution=resolution,
-                                    epsilon=args.epsilon, alias=args.alias, progress=not args.no_progress,
+                                    epsilon=args.epsilon, camera_noise=args.camera_noise, alias=args.alias, progress=not args.no_progress,
                                     **env_kwargs)
         recorded += 1
         for k, v in (res.last_info.get("milestones") or {}).items():

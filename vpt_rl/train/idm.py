@@ -78,6 +78,16 @@ class Args:
     prior_init: bool = True
     """fresh nets only: start the heads at the training labels' frequencies with near-zero weights
     (init_head_from_prior); without it small IDMs collapse to the majority class"""
+    motion_aux: float = 1.0
+    """weight of the auxiliary camera loss on the motion trunk's own camera logits (IDMs with a motion trunk,
+    e.g. ``--preset micro_idm_motion``): NLL of the true camera bins under ``log prior + motion logits``, which
+    makes the trunk read the camera from image motion by itself"""
+    motion_aux_frames: int = 256
+    """frames per step for the auxiliary loss, drawn at random from a cache of every training frame pair's
+    cost volume (computed once before training; capped by ``motion_cache_frames``). 0: use the batch's own
+    frames instead"""
+    motion_cache_frames: int = 100_000
+    """most frame pairs kept in that cache (float16, 7.7 KB each; a random subset when there are more)"""
     mirror_aug: float = 0.0
     """probability of training on a window's mirror image (frames flipped left-right, yaw negated, left <->
     right and hotbar.k <-> hotbar.(10-k) swapped): a symmetry of the game that makes scene-based guesses of
@@ -121,6 +131,67 @@ def idm_loss(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torc
     return (nll * m).sum() / m.sum().clamp_min(1.0)
 
 
+def motion_camera_loss(motion_logits: torch.Tensor, log_prior: torch.Tensor, camera: torch.Tensor,
+                       mask: torch.Tensor, windows: bool = True) -> torch.Tensor:
+    """Auxiliary loss of an IDM's motion trunk: mean NLL of the true classes under
+    ``log_softmax(log_prior + motion_logits)`` over valid frames that have a next frame in the window.
+
+    :param motion_logits: (B, T, K, C) logits of K categorical targets with C classes each (the camera:
+        K = 2 axes x C = 11 bins; the buttons: 20 x 2); ``log_prior``: (K, C) label log-frequencies;
+        ``camera``: (B, T, K) true classes; ``mask``: (B, T) bool. With ``windows`` the rows are windows
+        whose last frame has no motion evidence and is skipped; without, every masked frame counts (single
+        frames from a cache).
+    """
+    logp = torch.log_softmax(motion_logits.float() + log_prior, dim=-1)
+    nll = -logp.gather(-1, camera.long().unsqueeze(-1)).squeeze(-1).sum(-1)  # (B, T)
+    m = mask.clone()
+    if windows:
+        m[:, -1] = False
+    m = m.to(nll.dtype)
+    return (nll * m).sum() / m.sum().clamp_min(1.0)
+
+
+def build_motion_cache(segments: Sequence, max_frames: int = 100_000, seed: int = 0,
+                       progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cost volumes (:meth:`vpt_rl.model.MotionStem.cost_volume`) and camera bins of the frame pairs of
+    ``segments``, for the motion trunk's auxiliary loss.
+
+    Pair ``(t, t + 1)`` is kept when both frames show the world (no screen open: there the camera moves a
+    cursor, not the view) and line ``t`` parses; at most ``max_frames`` pairs, a seeded random subset.
+
+    :return: ``(volumes (N, 3825) float16, camera bins (N, 2) int64, buttons (N, 20) int64 0/1)``.
+    """
+    from vpt_rl.actions import env_to_factored
+    from vpt_rl.data.contractor import convert_lines, read_jsonl_lines
+    from vpt_rl.model import MotionStem
+    from vpt_rl.train.label import read_video_frames
+
+    vols, bins, flags = [], [], []
+    for mp4 in tqdm(list(segments), desc="motion cache", unit="video", disable=not progress):
+        mp4 = Path(mp4)
+        infos = convert_lines(read_jsonl_lines(mp4.with_suffix(".jsonl")), source=str(mp4))
+        frames = read_video_frames(mp4)
+        n = min(len(frames), len(infos))
+        if n < 2:
+            continue
+        keep = [t for t in range(n - 1) if not (infos[t].gui_open or infos[t + 1].gui_open or infos[t].broken)]
+        if not keep:
+            continue
+        vol = torch.cat([MotionStem.cost_volume(torch.from_numpy(frames[None, i:min(n, i + 257)]))[0, :-1]
+                         for i in range(0, n - 1, 256)])
+        vols.append(vol[keep].to(torch.float16))
+        fact = [env_to_factored(infos[t].env_action) for t in keep]
+        bins.append(torch.as_tensor(np.stack([np.asarray(c, np.int64) for _, c in fact])))
+        flags.append(torch.as_tensor(np.stack([np.asarray(f, np.int64) for f, _ in fact])))
+    if not vols:
+        raise ValueError("no frame pairs outside screens in the training segments for the motion cache")
+    v, b, f = torch.cat(vols), torch.cat(bins), torch.cat(flags)
+    if len(v) > max_frames:
+        idx = torch.randperm(len(v), generator=torch.Generator().manual_seed(seed))[:max_frames]
+        v, b, f = v[idx], b[idx], f[idx]
+    return v, b, f
+
+
 def r2_score(pred: np.ndarray, true: np.ndarray) -> float:
     """Coefficient of determination ``1 - SS_res / SS_tot`` over all values (NaN when ``true`` is constant)."""
     pred = np.asarray(pred, np.float64).ravel()
@@ -131,18 +202,41 @@ def r2_score(pred: np.ndarray, true: np.ndarray) -> float:
     return 1.0 - float(((true - pred) ** 2).sum()) / ss_tot
 
 
+def camera_posterior_mean(logp_camera: torch.Tensor) -> torch.Tensor:
+    """Expected camera degrees under the predicted bin distribution: ``(..., 2, 11)`` log-probs -> ``(..., 2)``.
+
+    Against the argmax bin it never makes a confident 10-degree turn the wrong way when two directions are
+    close in probability, and it gives continuous values between the bin centres."""
+    from vpt_rl.actions import camera_bin_centres
+
+    centres = torch.as_tensor(camera_bin_centres(), dtype=torch.float32, device=logp_camera.device)
+    return logp_camera.float().exp() @ centres
+
+
+SIGN_MIN_DEG = 5.0
+"""camera moves at least this large (degrees) count for the sign accuracy"""
+
+
+def _sign_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
+    big = np.abs(true) >= SIGN_MIN_DEG
+    return float((np.sign(pred[big]) == np.sign(true[big])).mean()) if big.any() else float("nan")
+
+
 def idm_metrics(pred_buttons: np.ndarray, true_buttons: np.ndarray, pred_bins: np.ndarray,
-                true_deg: np.ndarray) -> dict:
+                true_deg: np.ndarray, pred_deg_mean: Optional[np.ndarray] = None) -> dict:
     """Keypress accuracy and camera R^2 of predictions against the truth over N frames.
 
     :param pred_buttons, true_buttons: (N, 20) 0/1.
     :param pred_bins: (N, 2) predicted camera bins; ``true_deg``: (N, 2) true camera degrees.
+    :param pred_deg_mean: optional (N, 2) posterior-mean camera degrees (:func:`camera_posterior_mean`);
+        adds ``camera_r2_{pitch,yaw}_mean`` and ``camera_sign_accuracy_{pitch,yaw}_mean``.
     :return: ``keypress_accuracy`` (frames with all 20 buttons right), ``button_accuracy`` (mean over
         buttons of the per-button accuracy) and ``button_accuracy_per_key`` (dict),
         ``pressed_recall`` (fraction of true presses predicted), ``camera_r2`` (predicted bin centres vs
         true degrees clipped to +-10, the IDM's range; pitch and yaw pooled), ``camera_r2_pitch/yaw``,
         ``camera_r2_ceiling`` (R^2 of the true bins' centres: the best a binned prediction can do),
-        ``camera_bin_accuracy`` and ``n_frames``.
+        ``camera_bin_accuracy``, ``camera_sign_accuracy_{pitch,yaw}`` (moves of >= 5 degrees whose direction
+        the prediction gets right; a predicted 0 counts as wrong) and ``n_frames``.
     """
     pb, tb = np.asarray(pred_buttons).astype(bool), np.asarray(true_buttons).astype(bool)
     correct = pb == tb
@@ -153,7 +247,7 @@ def idm_metrics(pred_buttons: np.ndarray, true_buttons: np.ndarray, pred_bins: n
     from vpt_rl.actions import discretize_camera
 
     true_bins = discretize_camera(true_clip)
-    return {
+    out = {
         "n_frames": int(len(pb)),
         "keypress_accuracy": float(correct.all(-1).mean()),
         "button_accuracy": float(per_key.mean()),
@@ -164,7 +258,18 @@ def idm_metrics(pred_buttons: np.ndarray, true_buttons: np.ndarray, pred_bins: n
         "camera_r2_yaw": r2_score(pred_deg[:, 1], true_clip[:, 1]),
         "camera_r2_ceiling": r2_score(undiscretize_camera(true_bins), true_clip),
         "camera_bin_accuracy": float((np.asarray(pred_bins) == true_bins).all(-1).mean()),
+        "camera_sign_accuracy_pitch": _sign_accuracy(pred_deg[:, 0], true_clip[:, 0]),
+        "camera_sign_accuracy_yaw": _sign_accuracy(pred_deg[:, 1], true_clip[:, 1]),
     }
+    if pred_deg_mean is not None:
+        pm = np.asarray(pred_deg_mean, np.float64)
+        out.update({
+            "camera_r2_pitch_mean": r2_score(pm[:, 0], true_clip[:, 0]),
+            "camera_r2_yaw_mean": r2_score(pm[:, 1], true_clip[:, 1]),
+            "camera_sign_accuracy_pitch_mean": _sign_accuracy(pm[:, 0], true_clip[:, 0]),
+            "camera_sign_accuracy_yaw_mean": _sign_accuracy(pm[:, 1], true_clip[:, 1]),
+        })
+    return out
 
 
 _MIRRORED_NAME = {"left": "right", "right": "left", **{f"hotbar.{k}": f"hotbar.{10 - k}" for k in range(1, 10)}}
@@ -214,7 +319,7 @@ def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, dev
     idm.eval()
     ds = SequenceDataset(segments, batch_size=batch_size, seq_len=seq_len, skip_null=False, pack=False,
                          epochs=1, shuffle=False)
-    pb, tb, pc, td = [], [], [], []
+    pb, tb, pc, td, pm = [], [], [], [], []
     n = 0
     for batch in make_loader(ds, num_workers=num_workers):
         mask = batch["mask"]
@@ -225,6 +330,7 @@ def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, dev
         m = mask.numpy()
         pb.append(b.cpu().numpy()[m])
         pc.append(c.cpu().numpy()[m])
+        pm.append(camera_posterior_mean(logp["camera"]).cpu().numpy()[m])
         tb.append(batch["idm_buttons"].numpy()[m])
         td.append(batch["camera_deg"].numpy()[m])
         n += int(m.sum())
@@ -233,7 +339,8 @@ def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, dev
     idm.train(was_training)
     if n == 0:
         raise ValueError("no held-out frames could be read for evaluation")
-    return idm_metrics(np.concatenate(pb), np.concatenate(tb), np.concatenate(pc), np.concatenate(td))
+    return idm_metrics(np.concatenate(pb), np.concatenate(tb), np.concatenate(pc), np.concatenate(td),
+                       pred_deg_mean=np.concatenate(pm))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -314,6 +421,15 @@ def train_idm(args: Args) -> Path:
         state = None
         if args.prior_init and not args.init_model:
             init_idm_heads(idm, train_segs)
+    motion_aux = args.motion_aux if idm.motion is not None else 0.0
+    cache = None
+    if motion_aux:
+        counts = idm_label_counts(train_segs)
+        btn_log_prior = torch.as_tensor(prior_log_probs(counts[0]), dtype=torch.float32, device=device)  # (20, 2)
+        cam_log_prior = torch.as_tensor(prior_log_probs(counts[1]), dtype=torch.float32, device=device)  # (2, 11)
+        if args.motion_aux_frames > 0 and step < args.total_steps:
+            cache = build_motion_cache(train_segs, args.motion_cache_frames, seed=args.seed, progress=args.progress)
+            cache_rng = torch.Generator().manual_seed(args.seed * 7919 + step)
     idm.train()
     seq_len = int(args.seq_len or idm.cfg.timesteps)
     opt = torch.optim.AdamW([p for p in idm.parameters() if p.requires_grad], lr=args.lr,
@@ -362,8 +478,25 @@ def train_idm(args: Args) -> Path:
             batch = mirror_batch(batch, torch.rand(mask.shape[0], generator=aug_rng) < args.mirror_aug)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, warmup, args.total_steps)
-        logp = idm(batch["img"].to(device))
-        loss = idm_loss(logp, batch["idm_buttons"].to(device), batch["idm_camera"].to(device), mask)
+        logp = idm(batch["img"].to(device), return_motion=bool(motion_aux) and cache is None)
+        cam_true = batch["idm_camera"].to(device)
+        loss = idm_loss(logp, batch["idm_buttons"].to(device), cam_true, mask)
+        if motion_aux and cache is not None:
+            idx = torch.randint(len(cache[0]), (args.motion_aux_frames,), generator=cache_rng)
+            _, cam_logits, btn_logits = idm.motion(None, volume=cache[0][idx].to(device, torch.float32))
+            ones = torch.ones(1, len(idx), dtype=torch.bool, device=device)
+            aux = motion_camera_loss(cam_logits[None], cam_log_prior, cache[1][idx][None].to(device), ones,
+                                     windows=False)
+            aux_b = motion_camera_loss(btn_logits[None], btn_log_prior, cache[2][idx][None].to(device), ones,
+                                       windows=False)
+            writer.add_scalar("train/motion_camera_loss", aux.item(), step + 1)
+            writer.add_scalar("train/motion_buttons_loss", aux_b.item(), step + 1)
+            loss = loss + motion_aux * (aux + aux_b)
+        elif motion_aux:
+            aux = motion_camera_loss(logp["motion_camera"], cam_log_prior, cam_true, mask) + motion_camera_loss(
+                logp["motion_buttons"], btn_log_prior, batch["idm_buttons"].to(device), mask)
+            writer.add_scalar("train/motion_camera_loss", aux.item(), step + 1)
+            loss = loss + motion_aux * aux
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(

@@ -8,8 +8,12 @@ Run::
 Windows (PAPER_FACTS "Pipeline" 2): windows of ``timesteps`` frames with a stride of half of it; each
 frame takes the prediction of the window in which it is most central, which keeps the middle half of
 every window (frames 32..95 of a 128-frame window) and the edges only at the start and end of a
-video (:func:`plan_windows`). Predictions are the argmax per button and per camera axis, as the
-official ``IDMAgent.predict_actions``.
+video (:func:`plan_windows`). Buttons are the argmax per button, as the official
+``IDMAgent.predict_actions``. The camera is the argmax bin per axis (``--camera argmax``, official) or the
+posterior mean (``--camera mean``: the expected degrees under the predicted bins, written as continuous
+mouse dx/dy; it avoids confident wrong-way turns and scores higher R^2, docs/idm.md). Every line also carries
+``"idm_confidence"``: the probability the IDM gives its whole predicted button vector (the product over the
+20 buttons of the chosen side's probability), so that training can skip frames the IDM is unsure of.
 
 Output: ``NAME.jsonl`` next to ``NAME.mp4`` (or under ``--out-dir``), one line per frame, in the
 contractor format that :func:`vpt_rl.data.contractor.load_actions` maps back to the IDM's predicted env
@@ -63,6 +67,8 @@ class Args:
     """window length in frames (default: the IDM config's timesteps, 128 for 4x_idm)"""
     batch_size: int = 4
     """windows per forward pass"""
+    camera: str = "argmax"
+    """camera decoding: argmax (the bin centre, as the official IDMAgent) or mean (posterior mean degrees)"""
     device: str = "auto"
     """torch device: auto, cpu, cuda, cuda:1, ..."""
     out_dir: Optional[str] = None
@@ -117,12 +123,17 @@ def plan_windows(n_frames: int, timesteps: int) -> list[tuple[int, int, int, int
 # Pseudo-label lines
 
 
-def pseudo_label_lines(buttons: np.ndarray, camera_deg: np.ndarray) -> list[dict]:
+CAMERA_DECODINGS = ("argmax", "mean")
+
+
+def pseudo_label_lines(buttons: np.ndarray, camera_deg: np.ndarray,
+                       confidence: Optional[np.ndarray] = None) -> list[dict]:
     """Contractor-format lines whose :func:`~vpt_rl.data.contractor.load_actions` conversion gives back
     the predicted env actions.
 
     :param buttons: 0/1 ``(N, 20)`` in :data:`vpt_rl.actions.BUTTONS_ALL` order.
     :param camera_deg: ``(N, 2)`` [pitch, yaw] degrees.
+    :param confidence: optional ``(N,)`` per-frame label confidence, written as ``"idm_confidence"``.
 
     Keys come from the inverse keyboard mapping, attack/use become mouse buttons 0/1, the camera becomes
     mouse counts ``dx = yaw / 0.15``, ``dy = pitch / 0.15``; the ``hotbar`` field follows the hotbar
@@ -158,6 +169,8 @@ def pseudo_label_lines(buttons: np.ndarray, camera_deg: np.ndarray) -> list[dict
             "tick": t,
             "pseudo_label": True,
         })
+        if confidence is not None:
+            lines[-1]["idm_confidence"] = round(float(confidence[t]), 6)
     return lines
 
 
@@ -175,16 +188,21 @@ def read_video_frames(mp4: Union[str, Path]) -> np.ndarray:
 
 @torch.no_grad()
 def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
-                  device: Union[str, torch.device] = "cpu") -> tuple[np.ndarray, np.ndarray]:
+                  device: Union[str, torch.device] = "cpu", details: bool = False):
     """Run ``idm`` over sliding windows of ``frames`` (N, 128, 128, 3).
 
-    :return: ``(buttons (N, 20) int64 0/1, camera_bins (N, 2) int64)``, each frame from its window.
+    :return: ``(buttons (N, 20) int64 0/1, camera_bins (N, 2) int64)``, each frame from its window; with
+        ``details`` also ``camera_mean (N, 2)`` posterior-mean degrees and ``confidence (N,)`` (the
+        probability of the predicted button vector).
     """
     from vpt_rl.model import idm_argmax
+    from vpt_rl.train.idm import camera_posterior_mean
 
     n = len(frames)
     buttons = np.zeros((n, len(BUTTONS_ALL)), np.int64)
     camera = np.full((n, 2), 5, np.int64)
+    camera_mean = np.zeros((n, 2), np.float64)
+    confidence = np.zeros(n, np.float64)
     windows = plan_windows(n, timesteps)
     for i in range(0, len(windows), batch_size):
         group = windows[i:i + batch_size]
@@ -193,9 +211,17 @@ def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
         logp = idm(torch.from_numpy(img).to(device))
         b, c = idm_argmax(logp)
         b, c = b.cpu().numpy(), c.cpu().numpy()
+        if details:
+            cm = camera_posterior_mean(logp["camera"]).cpu().numpy()
+            conf = logp["buttons"].max(-1).values.sum(-1).exp().cpu().numpy()
         for j, (s, _, k0, k1) in enumerate(group):
             buttons[k0:k1] = b[j, k0 - s:k1 - s]
             camera[k0:k1] = c[j, k0 - s:k1 - s]
+            if details:
+                camera_mean[k0:k1] = cm[j, k0 - s:k1 - s]
+                confidence[k0:k1] = conf[j, k0 - s:k1 - s]
+    if details:
+        return buttons, camera, camera_mean, confidence
     return buttons, camera
 
 
@@ -228,6 +254,7 @@ def label_videos(
     *,
     timesteps: Optional[int] = None,
     batch_size: int = 4,
+    camera: str = "argmax",
     device: str = "auto",
     out_dir: Optional[Union[str, Path]] = None,
     overwrite: bool = False,
@@ -237,11 +264,14 @@ def label_videos(
 
     Videos already labelled with the same IDM file and window settings are skipped (resume); a jsonl
     holding true labels is left alone with a :class:`~vpt_rl.data.contractor.DataWarning`.
+    ``camera``: ``"argmax"`` (official) or ``"mean"`` (posterior mean, continuous degrees).
     """
     from vpt_rl.checkpoint import load_idm
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if camera not in CAMERA_DECODINGS:
+        raise ValueError(f"camera decoding must be one of {CAMERA_DECODINGS}, got {camera!r}")
     model_path = Path(idm_model)
     weights_path = Path(idm_weights) if idm_weights else model_path.with_suffix(".weights")
     dev = resolve_device(device)
@@ -249,6 +279,7 @@ def label_videos(
     idm.eval()
     t = int(timesteps or idm.cfg.timesteps)
     settings = {"timesteps": t, "stride": t // 2, "rule": "nearest-window-centre", "version": LABEL_FORMAT_VERSION,
+                "camera": camera,
                 "idm_model": _file_stamp(model_path), "idm_weights": _file_stamp(weights_path)}
 
     mp4s = find_segments(videos, require_jsonl=False)
@@ -273,8 +304,9 @@ def label_videos(
         if len(frames) == 0:
             warnings.warn(f"{mp4}: no frames could be decoded; not labelled", DataWarning, stacklevel=2)
             continue
-        buttons, bins = predict_video(idm, frames, t, batch_size=batch_size, device=dev)
-        lines = pseudo_label_lines(buttons, undiscretize_camera(bins))
+        buttons, bins, cam_mean, conf = predict_video(idm, frames, t, batch_size=batch_size, device=dev,
+                                                      details=True)
+        lines = pseudo_label_lines(buttons, cam_mean if camera == "mean" else undiscretize_camera(bins), conf)
         atomic_write_text(jsonl, "".join(json.dumps(line) + "\n" for line in lines))
         atomic_write_text(marker, json.dumps({**settings, "video": str(mp4.resolve()), "n_frames": len(frames),
                                               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
@@ -294,7 +326,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("vpt-rl label: --idm-model is required", file=sys.stderr)
         return 2
     out = label_videos(args.videos, args.idm_model, args.idm_weights, timesteps=args.timesteps,
-                       batch_size=args.batch_size, device=args.device, out_dir=args.out_dir,
+                       batch_size=args.batch_size, camera=args.camera, device=args.device, out_dir=args.out_dir,
                        overwrite=args.overwrite, progress=args.progress)
     print(f"labelled {len(out)} videos")
     return 0
