@@ -1,4 +1,5 @@
 """The motion-trunk IDM, posterior-mean camera decoding, the camera metrics and contractor-like recordings."""
+import json
 import math
 
 import numpy as np
@@ -185,3 +186,46 @@ def test_scene_independent_pitch_moves_stay_within_seventy_degrees():
         assert np.abs(moves).max() <= ex.max_turn + 1e-9
     with pytest.raises(ValueError, match="camera_noise"):
         ScriptedExpert(env, camera_noise=1.5)
+
+
+def test_motion_cache_holds_each_pairs_cost_volume_and_masks_screen_frames(tmp_path):
+    from vpt_rl.train.common import write_synthetic_segment
+    from vpt_rl.train.idm import MotionCache
+    from vpt_rl.train.label import read_video_frames
+
+    segs = [write_synthetic_segment(tmp_path / f"s{i}", 20 + 10 * i, seed=i, gui_prob=0.3) for i in range(2)]
+    cache = MotionCache(segs, seed=0)
+    assert len(cache) == 19 + 29 and cache.starts.tolist()[-1] == 48
+    for lo, hi in zip(cache.starts[:-1].tolist(), cache.starts[1:].tolist()):
+        mp4 = segs[0] if hi - lo == 19 else segs[1]
+        frames = torch.from_numpy(read_video_frames(mp4))
+        want = MotionStem.cost_volume(frames[None])[0, :-1]
+        assert torch.allclose(cache.volumes[lo:hi].float(), want, atol=2e-2)  # float16
+        gui = [json.loads(s)["isGuiOpen"] for s in mp4.with_suffix(".jsonl").read_text().splitlines()]
+        assert cache.valid[lo:hi].tolist() == [not (gui[t] or gui[t + 1]) for t in range(hi - lo)]
+    vol, cam, btn, mask, idx = cache.sample(50, 8, torch.Generator().manual_seed(0))
+    assert vol.shape == (50, 8, 3825) and cam.shape == (50, 8, 2) and btn.shape == (50, 8, 20)
+    assert torch.equal(vol, cache.volumes[idx].float()) and torch.equal(cam, cache.camera[idx])
+    # every window is consecutive rows inside one segment
+    starts = cache.starts.tolist()
+    for row in idx.tolist():
+        seg = max(i for i, s in enumerate(starts[:-1]) if s <= row[0])
+        assert row == list(range(row[0], row[0] + 8)) and row[-1] < starts[seg + 1]
+    assert (mask == cache.valid[idx]).all()
+
+
+def test_motion_context_is_saved_and_must_be_an_odd_kernel_with_a_trunk(tmp_path):
+    cfg = IDM_PRESETS["micro_idm_motion_ctx"]
+    assert cfg.to_kwargs()["motion_context"] == 5 and IDMConfig.from_kwargs(cfg.to_kwargs()) == cfg
+    net = IDMNet(cfg).eval()
+    with torch.no_grad():
+        net.motion.context.weight.normal_(0, 0.05)
+    save_idm(net, tmp_path / "c.model", tmp_path / "c.weights")
+    back = load_idm(tmp_path / "c.model", tmp_path / "c.weights").eval()
+    img = torch.randint(0, 256, (1, 6, 128, 128, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(net(img)["camera"], back(img)["camera"])
+    with pytest.raises(ValueError, match="motion_context"):
+        cfg.replace(motion_context=4)
+    with pytest.raises(ValueError, match="motion_context"):
+        IDM_PRESETS["micro_idm"].replace(motion_context=3)

@@ -292,11 +292,19 @@ class IDMConfig(PolicyConfig):
     motion_hidden: int = 0
     """width of the optional motion trunk (:class:`MotionStem`, ours, not in any released IDM); 0 = none.
     Written to the ``.model`` args as ``motion_hidden`` only when > 0, so official configs are unchanged"""
+    motion_context: int = 0
+    """temporal kernel (odd, frames) of a residual conv over the motion trunk's per-pair features, so that a
+    frame pair with little texture (sky, a GUI) borrows from its neighbours; 0 = none. Saved as
+    ``motion_context`` only when > 0"""
 
     def __post_init__(self):
         super().__post_init__()
         if not isinstance(self.motion_hidden, int) or isinstance(self.motion_hidden, bool) or self.motion_hidden < 0:
             raise ValueError(f"motion_hidden must be an int >= 0 (0: no motion trunk), got {self.motion_hidden!r}")
+        if not isinstance(self.motion_context, int) or self.motion_context < 0 or (
+                self.motion_context and (self.motion_context % 2 == 0 or not self.motion_hidden)):
+            raise ValueError(f"motion_context must be 0 or an odd kernel size with a motion trunk (motion_hidden > 0), "
+                             f"got {self.motion_context!r}")
         if self.motion_hidden and tuple(self.img_shape[:2]) != (128, 128):
             raise ValueError(f"the motion trunk reads 128x128 frames; img_shape is {self.img_shape}")
         if self.attention_mask_style != "none" or self.maxlen != 0:
@@ -321,6 +329,8 @@ class IDMConfig(PolicyConfig):
         }
         if self.motion_hidden:
             d["motion_hidden"] = self.motion_hidden
+        if self.motion_context:
+            d["motion_context"] = self.motion_context
         return d
 
 
@@ -366,6 +376,7 @@ IDM_PRESETS: Dict[str, IDMConfig] = {
 }
 # micro_idm with the motion trunk (MotionStem): reads the camera from image motion (docs/idm.md)
 IDM_PRESETS["micro_idm_motion"] = IDM_PRESETS["micro_idm"].replace(motion_hidden=256)
+IDM_PRESETS["micro_idm_motion_ctx"] = IDM_PRESETS["micro_idm"].replace(motion_hidden=256, motion_context=5)
 IDM_PRESETS["tiny_idm_motion"] = IDM_PRESETS["tiny_idm"].replace(motion_hidden=256)
 
 
@@ -893,7 +904,12 @@ class MotionStem(nn.Module):
        ``camera`` (2 x 11 logits added to the camera head's logits) and ``buttons`` (20 x 2 logits added to
        the buttons head's: walking shows as the regions' shifts spreading apart); both zero at init.
 
-    Keys: ``motion.mlp.{0,2}.*``, ``motion.embed.*``, ``motion.camera.*``, ``motion.buttons.*``.
+    3. Optionally (``context`` = ``IDMConfig.motion_context`` > 0) a residual temporal conv over the window's
+       per-pair features before the outputs, zero at init: a pair with little texture (sky, a GUI) can
+       borrow from its neighbours.
+
+    Keys: ``motion.mlp.{0,2}.*``, ``motion.embed.*``, ``motion.camera.*``, ``motion.buttons.*`` (and
+    ``motion.context.*``).
     """
 
     FRAME_SHAPE = (128, 128)
@@ -902,9 +918,14 @@ class MotionStem(nn.Module):
     GRID = 3
     N_FEATURES = GRID * GRID * (2 * SHIFTS_Y + 1) * (2 * SHIFTS_X + 1)  # 3825
 
-    def __init__(self, hidden: int, hidsize: int):
+    def __init__(self, hidden: int, hidsize: int, context: int = 0):
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(self.N_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.context = None
+        if context:
+            self.context = nn.Conv1d(hidden, hidden, context, padding=context // 2)
+            nn.init.zeros_(self.context.weight)  # starts as the per-pair trunk
+            nn.init.zeros_(self.context.bias)
         self.embed = nn.Linear(hidden, hidsize)
         self.camera = nn.Linear(hidden, 2 * N_IDM_CAMERA_BINS)
         self.buttons = nn.Linear(hidden, N_IDM_BUTTONS * 2)
@@ -947,6 +968,8 @@ class MotionStem(nn.Module):
         if volume is None:
             volume = self.cost_volume(img)
         h = self.mlp(volume)
+        if self.context is not None:  # residual temporal conv over the window, (B, T, H) -> (B, T, H)
+            h = h + F.relu(self.context(h.transpose(-1, -2))).transpose(-1, -2)
         return (self.embed(h), self.camera(h).view(*h.shape[:-1], 2, N_IDM_CAMERA_BINS),
                 self.buttons(h).view(*h.shape[:-1], N_IDM_BUTTONS, 2))
 
@@ -1171,7 +1194,7 @@ class IDMNet(nn.Module):
         self.pi_head = nn.ModuleDict()
         self.pi_head["buttons"] = CategoricalHead(cfg.hidsize, (N_IDM_BUTTONS,), 2)  # parity: buttons first
         self.pi_head["camera"] = CategoricalHead(cfg.hidsize, (2,), N_IDM_CAMERA_BINS)
-        self.motion = MotionStem(cfg.motion_hidden, cfg.hidsize) if cfg.motion_hidden else None
+        self.motion = MotionStem(cfg.motion_hidden, cfg.hidsize, cfg.motion_context) if cfg.motion_hidden else None
         self.set_fast()
 
     def forward(self, img: torch.Tensor, return_motion: bool = False) -> Dict[str, torch.Tensor]:

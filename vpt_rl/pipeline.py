@@ -164,20 +164,21 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
 PRESETS: Dict[str, PipelineConfig] = {
     # CI-sized: a couple of short expert episodes, tiny nets, a few hundred RL steps (~2-4 min).
     "smoke": PipelineConfig(
-        name="smoke", episodes=3, episode_ticks=160, n_labelled=1, idm_preset="micro_idm", idm_steps=30,
+        name="smoke", episodes=3, episode_ticks=160, n_labelled=1, idm_preset="micro_idm_motion", idm_steps=30,
         idm_batch=2, label_batch=4, policy_preset="micro", bc_steps=30, bc_batch=2, bc_seq_len=8, rl_steps=256,
         rl_n_envs=2, rl_n_steps=64, rl_max_ticks=128, eval_episodes=3, eval_max_ticks=150, eval_batch=3,
     ),
     # The README quick start: well under an hour on 2 CPU cores.
     "small": PipelineConfig(
-        name="small", episodes=24, episode_ticks=1500, n_labelled=6, idm_preset="micro_idm", idm_steps=1000,
-        idm_batch=8, idm_lr=1e-3, label_batch=8, policy_preset="micro", bc_steps=2000, bc_batch=4, bc_seq_len=16,
+        name="small", episodes=50, episode_ticks=1500, n_labelled=32, idm_preset="micro_idm_motion",
+        idm_seq_len=32, idm_steps=1000, idm_batch=2, idm_lr=1e-3, label_batch=8, policy_preset="micro", bc_steps=2000, bc_batch=4, bc_seq_len=16,
         bc_lr=1e-3, rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=300, rl_lr=1e-4, eval_episodes=10,
         eval_max_ticks=1500, eval_batch=5,
     ),
     # Runs worth a GPU.
     "full": PipelineConfig(
-        name="full", episodes=400, episode_ticks=6000, n_labelled=40, idm_preset="tiny_idm", idm_steps=20000,
+        name="full", episodes=400, episode_ticks=6000, n_labelled=40, idm_preset="tiny_idm_motion",
+        idm_steps=20000,
         idm_batch=16, policy_preset="tiny", bc_steps=50000, bc_batch=32, bc_seq_len=64, rl_steps=2_000_000,
         rl_n_envs=16, rl_n_steps=256, rl_max_ticks=6000, rl_lr=2e-5, eval_episodes=200,
         eval_max_ticks=6000, eval_batch=32,
@@ -623,7 +624,8 @@ def stage_idm(ctx: StageContext) -> Dict[str, Any]:
     _prepare_dir(ctx, "idm", model_path.parent)
     args = idm_train.Args(
         data=[str(ctx.labelled_dir)], val_data=[str(ctx.truth_dir)], preset=cfg.idm_preset,
-        seq_len=cfg.idm_seq_len or None, total_steps=cfg.idm_steps, batch_size=cfg.idm_batch, lr=cfg.idm_lr, eval_every=0, eval_max_frames=4000,
+        seq_len=cfg.idm_seq_len or None, total_steps=cfg.idm_steps, batch_size=cfg.idm_batch, lr=cfg.idm_lr,
+        eval_every=0, eval_max_frames=4000,
         save_every=max(50, cfg.idm_steps // 4), seed=ctx.seed, device="auto", out_dir=str(model_path.parent),
         name="idm")
     idm_train.train_idm(args)

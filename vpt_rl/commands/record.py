@@ -132,8 +132,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         res = record_expert_episode(out, seed=seed, episode=i, max_ticks=args.max_ticks,
                                     segment_ticks=args.segment_ticks, resolution=resolution,
-                                    epsilon=args.epsilon, camera_noise=args.camera_noise, alias=args.alias, progress=not args.no_progress,
-                                    **env_kwargs)
+                                    epsilon=args.epsilon, camera_noise=args.camera_noise, alias=args.alias,
+                                    progress=not args.no_progress, **env_kwargs)
         recorded += 1
         for k, v in (res.last_info.get("milestones") or {}).items():
             milestones[k] = milestones.get(k, 0) + int(bool(v))

@@ -83,11 +83,11 @@ class Args:
     e.g. ``--preset micro_idm_motion``): NLL of the true camera bins under ``log prior + motion logits``, which
     makes the trunk read the camera from image motion by itself"""
     motion_aux_frames: int = 256
-    """frames per step for the auxiliary loss, drawn at random from a cache of every training frame pair's
-    cost volume (computed once before training; capped by ``motion_cache_frames``). 0: use the batch's own
-    frames instead"""
+    """frame pairs per step for the auxiliary loss, drawn at random (single pairs, or windows of 16 for a
+    trunk with temporal context) from a cache of the training frame pairs' cost volumes (:class:`MotionCache`,
+    computed once before training). 0: use the batch's own frames instead"""
     motion_cache_frames: int = 100_000
-    """most frame pairs kept in that cache (float16, 7.7 KB each; a random subset when there are more)"""
+    """most frame pairs kept in that cache (float16, 7.7 KB each; whole segments, a seeded random choice)"""
     mirror_aug: float = 0.0
     """probability of training on a window's mirror image (frames flipped left-right, yaw negated, left <->
     right and hotbar.k <-> hotbar.(10-k) swapped): a symmetry of the game that makes scene-based guesses of
@@ -151,45 +151,64 @@ def motion_camera_loss(motion_logits: torch.Tensor, log_prior: torch.Tensor, cam
     return (nll * m).sum() / m.sum().clamp_min(1.0)
 
 
-def build_motion_cache(segments: Sequence, max_frames: int = 100_000, seed: int = 0,
-                       progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cost volumes (:meth:`vpt_rl.model.MotionStem.cost_volume`) and camera bins of the frame pairs of
-    ``segments``, for the motion trunk's auxiliary loss.
+class MotionCache:
+    """Cost volumes (:meth:`vpt_rl.model.MotionStem.cost_volume`), camera bins and buttons of every frame
+    pair of the training segments, for the motion trunk's auxiliary loss; computed once before training.
 
-    Pair ``(t, t + 1)`` is kept when both frames show the world (no screen open: there the camera moves a
-    cursor, not the view) and line ``t`` parses; at most ``max_frames`` pairs, a seeded random subset.
-
-    :return: ``(volumes (N, 3825) float16, camera bins (N, 2) int64, buttons (N, 20) int64 0/1)``.
+    Frames stay in segment order, so :meth:`sample` can draw short windows (the trunk's temporal context
+    needs neighbours). A pair ``(t, t + 1)`` counts in the loss when both frames show the world (no screen
+    open: there the camera moves a cursor, not the view) and line ``t`` parses. At most ``max_frames``
+    frames are kept (whole segments, a seeded random choice). Memory: 7.7 KB per frame (float16).
     """
-    from vpt_rl.actions import env_to_factored
-    from vpt_rl.data.contractor import convert_lines, read_jsonl_lines
-    from vpt_rl.model import MotionStem
-    from vpt_rl.train.label import read_video_frames
 
-    vols, bins, flags = [], [], []
-    for mp4 in tqdm(list(segments), desc="motion cache", unit="video", disable=not progress):
-        mp4 = Path(mp4)
-        infos = convert_lines(read_jsonl_lines(mp4.with_suffix(".jsonl")), source=str(mp4))
-        frames = read_video_frames(mp4)
-        n = min(len(frames), len(infos))
-        if n < 2:
-            continue
-        keep = [t for t in range(n - 1) if not (infos[t].gui_open or infos[t + 1].gui_open or infos[t].broken)]
-        if not keep:
-            continue
-        vol = torch.cat([MotionStem.cost_volume(torch.from_numpy(frames[None, i:min(n, i + 257)]))[0, :-1]
-                         for i in range(0, n - 1, 256)])
-        vols.append(vol[keep].to(torch.float16))
-        fact = [env_to_factored(infos[t].env_action) for t in keep]
-        bins.append(torch.as_tensor(np.stack([np.asarray(c, np.int64) for _, c in fact])))
-        flags.append(torch.as_tensor(np.stack([np.asarray(f, np.int64) for f, _ in fact])))
-    if not vols:
-        raise ValueError("no frame pairs outside screens in the training segments for the motion cache")
-    v, b, f = torch.cat(vols), torch.cat(bins), torch.cat(flags)
-    if len(v) > max_frames:
-        idx = torch.randperm(len(v), generator=torch.Generator().manual_seed(seed))[:max_frames]
-        v, b, f = v[idx], b[idx], f[idx]
-    return v, b, f
+    def __init__(self, segments: Sequence, max_frames: int = 100_000, seed: int = 0, progress: bool = False):
+        from vpt_rl.actions import env_to_factored
+        from vpt_rl.data.contractor import convert_lines, read_jsonl_lines
+        from vpt_rl.model import MotionStem
+        from vpt_rl.train.label import read_video_frames
+
+        segments = list(segments)
+        np.random.default_rng(seed).shuffle(segments)
+        vols, bins, flags, valid, starts = [], [], [], [], []
+        total = 0
+        for mp4 in tqdm(segments, desc="motion cache", unit="video", disable=not progress):
+            mp4 = Path(mp4)
+            infos = convert_lines(read_jsonl_lines(mp4.with_suffix(".jsonl")), source=str(mp4))
+            frames = read_video_frames(mp4)
+            n = min(len(frames), len(infos), max_frames - total)
+            if n < 2:
+                continue
+            vols.append(torch.cat([MotionStem.cost_volume(torch.from_numpy(frames[None, i:min(n, i + 257)]))[0, :-1]
+                                   for i in range(0, n - 1, 256)]).to(torch.float16))
+            fact = [env_to_factored(infos[t].env_action) for t in range(n - 1)]
+            bins.append(torch.as_tensor(np.stack([np.asarray(c, np.int64) for _, c in fact])))
+            flags.append(torch.as_tensor(np.stack([np.asarray(f, np.int64) for f, _ in fact])))
+            valid.append(torch.as_tensor([not (infos[t].gui_open or infos[t + 1].gui_open or infos[t].broken)
+                                          for t in range(n - 1)]))
+            starts.append(total)
+            total += n - 1
+        if not vols or not torch.cat(valid).any():
+            raise ValueError("no frame pairs outside screens in the training segments for the motion cache")
+        self.volumes, self.camera, self.buttons = torch.cat(vols), torch.cat(bins), torch.cat(flags)
+        self.valid = torch.cat(valid)
+        self.starts = torch.as_tensor(starts + [total])
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def sample(self, n_windows: int, length: int, generator: torch.Generator):
+        """``n_windows`` windows of ``length`` consecutive pairs inside one segment each (shorter segments
+        give shorter, masked windows): ``(volumes (W, L, 3825) float32, camera (W, L, 2), buttons (W, L, 20),
+        mask (W, L) bool, index (W, L))``; ``index`` holds the cache rows (the last row of the segment
+        repeated past its end)."""
+        seg_len = self.starts[1:] - self.starts[:-1]
+        seg = torch.multinomial(seg_len.double(), n_windows, replacement=True, generator=generator)
+        room = (seg_len[seg] - length).clamp_min(0)
+        off = (torch.rand(n_windows, generator=generator) * (room + 1)).long()
+        idx = self.starts[seg, None] + off[:, None] + torch.arange(length)[None]
+        inside = idx < self.starts[seg + 1, None]
+        idx = torch.where(inside, idx, self.starts[seg + 1, None] - 1)
+        return (self.volumes[idx].float(), self.camera[idx], self.buttons[idx], self.valid[idx] & inside, idx)
 
 
 def r2_score(pred: np.ndarray, true: np.ndarray) -> float:
@@ -428,7 +447,7 @@ def train_idm(args: Args) -> Path:
         btn_log_prior = torch.as_tensor(prior_log_probs(counts[0]), dtype=torch.float32, device=device)  # (20, 2)
         cam_log_prior = torch.as_tensor(prior_log_probs(counts[1]), dtype=torch.float32, device=device)  # (2, 11)
         if args.motion_aux_frames > 0 and step < args.total_steps:
-            cache = build_motion_cache(train_segs, args.motion_cache_frames, seed=args.seed, progress=args.progress)
+            cache = MotionCache(train_segs, args.motion_cache_frames, seed=args.seed, progress=args.progress)
             cache_rng = torch.Generator().manual_seed(args.seed * 7919 + step)
     idm.train()
     seq_len = int(args.seq_len or idm.cfg.timesteps)
@@ -482,13 +501,12 @@ def train_idm(args: Args) -> Path:
         cam_true = batch["idm_camera"].to(device)
         loss = idm_loss(logp, batch["idm_buttons"].to(device), cam_true, mask)
         if motion_aux and cache is not None:
-            idx = torch.randint(len(cache[0]), (args.motion_aux_frames,), generator=cache_rng)
-            _, cam_logits, btn_logits = idm.motion(None, volume=cache[0][idx].to(device, torch.float32))
-            ones = torch.ones(1, len(idx), dtype=torch.bool, device=device)
-            aux = motion_camera_loss(cam_logits[None], cam_log_prior, cache[1][idx][None].to(device), ones,
-                                     windows=False)
-            aux_b = motion_camera_loss(btn_logits[None], btn_log_prior, cache[2][idx][None].to(device), ones,
-                                       windows=False)
+            length = 16 if idm.motion.context is not None else 1
+            vol, cam_c, btn_c, m_c, _ = cache.sample(max(1, args.motion_aux_frames // length), length, cache_rng)
+            _, cam_logits, btn_logits = idm.motion(None, volume=vol.to(device))
+            m_c = m_c.to(device)
+            aux = motion_camera_loss(cam_logits, cam_log_prior, cam_c.to(device), m_c, windows=False)
+            aux_b = motion_camera_loss(btn_logits, btn_log_prior, btn_c.to(device), m_c, windows=False)
             writer.add_scalar("train/motion_camera_loss", aux.item(), step + 1)
             writer.add_scalar("train/motion_buttons_loss", aux_b.item(), step + 1)
             loss = loss + motion_aux * (aux + aux_b)
