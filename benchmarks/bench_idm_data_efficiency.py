@@ -201,6 +201,16 @@ def data_ratio(sizes, idm_acc, bc_acc) -> dict:
     return {"ratio": sizes[-1] / sizes[0], "bound": "lower (BC never reached the IDM's accuracy)", "target": target}
 
 
+def _minutes_axis(ax, minutes) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_xticks(minutes)
+    ax.set_xticklabels([f"{m:g}" for m in minutes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("labelled data (minutes of game time)")
+
+
 def plot(results: dict, out_png_idm: Path, out_png_eff: Path) -> None:
     import matplotlib
 
@@ -217,8 +227,7 @@ def plot(results: dict, out_png_idm: Path, out_png_eff: Path) -> None:
         ax.plot(x, [r["idm"]["camera_r2_pitch_mean"] for r in rows], "v:", label="pitch R$^2$ (posterior mean)")
         ax.plot(x, [r["idm"]["camera_r2_yaw_mean"] for r in rows], ">:", label="yaw R$^2$ (posterior mean)")
     ax.axhline(0.9, color="grey", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled data (minutes of game time)")
+    _minutes_axis(ax, x)
     ax.set_ylabel("held-out score")
     ax.set_title("IDM quality vs labelled data (MineLite, contractor-like)")
     ax.legend(fontsize=8)
@@ -230,8 +239,10 @@ def plot(results: dict, out_png_idm: Path, out_png_eff: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot(x, [r["idm_joint"]["joint_accuracy"] for r in rows], "o-", label="IDM (past + future frames)")
     ax.plot(x, [r["bc"]["joint_accuracy"] for r in rows], "s-", label="BC policy (past frames)")
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled data (minutes of game time)")
+    if "majority_baseline" in results:
+        ax.axhline(results["majority_baseline"]["joint_accuracy"], color="grey", lw=0.8, ls=":",
+                   label="majority action")
+    _minutes_axis(ax, x)
     ax.set_ylabel("held-out joint action accuracy")
     ax.set_title("Data efficiency: IDM vs BC on true labels")
     ax.legend(fontsize=8)

@@ -79,9 +79,9 @@ class Args:
     """fresh nets only: start the heads at the training labels' frequencies with near-zero weights
     (init_head_from_prior); without it small IDMs collapse to the majority class"""
     motion_aux: float = 1.0
-    """weight of the auxiliary camera loss on the motion trunk's own camera logits (IDMs with a motion trunk,
-    e.g. ``--preset micro_idm_motion``): NLL of the true camera bins under ``log prior + motion logits``, which
-    makes the trunk read the camera from image motion by itself"""
+    """weight of the auxiliary loss on the motion trunk's own logits (IDMs with a motion trunk, e.g. ``--preset
+    micro_idm_motion``): NLL of the true camera bins and buttons under ``label log prior + trunk logits``, which
+    makes the trunk read the camera (and walking) from image motion by itself; 0 turns it off"""
     motion_aux_frames: int = 256
     """frame pairs per step for the auxiliary loss, drawn at random (single pairs, or windows of 16 for a
     trunk with temporal context) from a cache of the training frame pairs' cost volumes (:class:`MotionCache`,
@@ -476,7 +476,8 @@ def train_idm(args: Args) -> Path:
         if not val_segs:
             return None
         m = evaluate_idm(idm, val_segs, seq_len, args.batch_size, device, args.eval_max_frames)
-        for k in ("keypress_accuracy", "button_accuracy", "camera_r2", "camera_bin_accuracy"):
+        for k in ("keypress_accuracy", "button_accuracy", "camera_r2", "camera_bin_accuracy", "camera_r2_pitch_mean",
+                  "camera_r2_yaw_mean", "camera_sign_accuracy_pitch_mean", "camera_sign_accuracy_yaw_mean"):
             writer.add_scalar(f"eval/{k}", m[k], step)
         history.append({"step": step, **{k: v for k, v in m.items() if k != "button_accuracy_per_key"}})
         return m
@@ -546,7 +547,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     metrics = json.loads((path.parent / "metrics.json").read_text()).get("final")
     if metrics:
         print(f"held-out keypress accuracy {metrics['keypress_accuracy']:.3f} "
-              f"(per-button mean {metrics['button_accuracy']:.3f}), camera R^2 {metrics['camera_r2']:.3f}")
+              f"(per-button mean {metrics['button_accuracy']:.3f}); camera R^2 pitch/yaw "
+              f"{metrics['camera_r2_pitch']:.3f}/{metrics['camera_r2_yaw']:.3f} (argmax bin), "
+              f"{metrics['camera_r2_pitch_mean']:.3f}/{metrics['camera_r2_yaw_mean']:.3f} (posterior mean)")
     print(f"wrote {path}")
     return 0
 
