@@ -157,3 +157,14 @@ def test_frame_line_mismatch_warns_and_uses_common_prefix(tmp_path):
     with pytest.warns(DataWarning, match=r"20 video frames but 15 lines"):
         steps = list(iter_segment(mp4, skip_null=False))
     assert len(steps) == 15
+
+
+def test_pseudo_label_confidence_is_read_and_a_bad_value_breaks_only_its_line():
+    from vpt_rl.data.contractor import DataWarning, convert_lines
+
+    base = {"mouse": {"dx": 0.0, "dy": 0.0, "buttons": [0]}, "keyboard": {"keys": []}}
+    lines = [dict(base), dict(base, idm_confidence=0.25), dict(base, idm_confidence=1.5)]
+    with pytest.warns(DataWarning, match="idm_confidence"):
+        infos = convert_lines(lines, source="x.jsonl")
+    assert [i.confidence for i in infos[:2]] == [1.0, 0.25]  # true labels count as certain
+    assert infos[2].broken and infos[2].is_null and not infos[1].broken

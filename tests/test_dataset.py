@@ -118,3 +118,32 @@ def test_split_and_bad_arguments(segments):
         SequenceDataset(segments, batch_size=1, seq_len=0)
     with pytest.raises(ValueError, match="empty"):
         SequenceDataset([], batch_size=1, seq_len=4)
+
+
+def test_min_confidence_drops_exactly_the_pseudo_labels_below_the_threshold(tmp_path):
+    import json as _json
+
+    from vpt_rl.train.common import write_synthetic_segment
+
+    mp4 = write_synthetic_segment(tmp_path / "seg", 12, seed=4, press_prob=0.5)
+    jsonl = mp4.with_suffix(".jsonl")
+    lines = [_json.loads(s) for s in jsonl.read_text().splitlines()]
+    conf = [0.9, 0.2, 0.5, 0.49, 1.0, 0.0, 0.75, 0.5, 0.3, 0.99, 0.51, 0.6]
+    for line, c in zip(lines, conf):
+        line["idm_confidence"] = c
+    jsonl.write_text("".join(_json.dumps(line) + "\n" for line in lines))
+
+    def kept(threshold):
+        ds = SequenceDataset([mp4], batch_size=1, seq_len=12, skip_null=False, pack=True, epochs=1,
+                             shuffle=False, min_confidence=threshold)
+        batch = next(iter(make_loader(ds)))
+        return int(batch["mask"].sum()), batch["img"][0][batch["mask"][0]]
+
+    n_all, img_all = kept(0.0)
+    n_half, img_half = kept(0.5)
+    assert n_all == 12 and n_half == sum(c >= 0.5 for c in conf) == 8
+    keep = torch.tensor([c >= 0.5 for c in conf])
+    assert len({bytes(f.numpy()) for f in img_all}) == 12  # every frame differs, so the check below is exact
+    assert torch.equal(img_half, img_all[keep])  # exactly the frames at or above the threshold, in order
+    with pytest.raises(ValueError, match="min_confidence"):
+        SequenceDataset([mp4], batch_size=1, seq_len=4, min_confidence=1.5)

@@ -99,6 +99,8 @@ class PipelineConfig:
     """BC sequence length (frames)"""
     bc_lr: float = 3e-4
     """BC learning rate"""
+    bc_min_confidence: float = 0.0
+    """BC skips frames whose pseudo-label confidence (``idm_confidence``) is below this (0: none skipped)"""
     bc_labels: str = "idm"
     """what the foundation model is cloned from: "idm" (the IDM's pseudo-labels: the VPT recipe) or "true"
     (the recorded actions of the same videos: an oracle ablation that bypasses the IDM)"""
@@ -153,6 +155,8 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a {typ.__name__}")
         if typ in (int, float) and value < 0:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a value >= 0")
+        if key in ("label_camera_noise", "bc_min_confidence", "expert_epsilon") and value > 1:
+            raise ValueError(f"pipeline knob {key}={value!r}: expected a probability in [0, 1]")
         if key == "bc_labels" and value not in BC_LABELS:
             raise ValueError(f"pipeline knob bc_labels={value!r}: expected one of {', '.join(BC_LABELS)}")
         if key == "world_size" and value < 16:
@@ -198,7 +202,7 @@ STAGE_KNOBS: Dict[str, tuple] = {
     "split": ("n_labelled",),
     "idm": ("idm_preset", "idm_seq_len", "idm_steps", "idm_batch", "idm_lr"),
     "label": ("label_batch",),
-    "bc": ("policy_preset", "bc_steps", "bc_batch", "bc_seq_len", "bc_lr", "bc_labels"),
+    "bc": ("policy_preset", "bc_steps", "bc_batch", "bc_seq_len", "bc_lr", "bc_labels", "bc_min_confidence"),
     "rl": ("rl_steps", "rl_n_envs", "rl_n_steps", "rl_max_ticks", "rl_lr", "kl_coef", "ent_coef_random"),
     "eval": ("eval_episodes", "eval_max_ticks", "eval_batch"),
     "report": (),
@@ -703,7 +707,8 @@ def stage_bc(ctx: StageContext) -> Dict[str, Any]:
     args = bc_train.Args(
         data=[str(data_dir)], preset=cfg.policy_preset, seq_len=cfg.bc_seq_len, batch_size=cfg.bc_batch,
         total_steps=cfg.bc_steps, lr=cfg.bc_lr, save_every=max(50, cfg.bc_steps // 4), seed=ctx.seed,
-        device="auto", out_dir=str(model_path.parent), name="foundation")
+        min_label_confidence=cfg.bc_min_confidence, device="auto", out_dir=str(model_path.parent),
+        name="foundation")
     bc_train.train_bc(args)
     _check_files(model_path, weights_path)
     out: Dict[str, Any] = {"model": str(model_path), "weights": str(weights_path), "labels": cfg.bc_labels,

@@ -4,8 +4,9 @@ through MineRL actions.
 The expert sees everything (``env.world.blocks``, the player, the inventory, the open screen and its
 cursor; see the privileged-state API in ``env.py``), but every tick it returns one ordinary MineRL action
 dict, as a person at the keyboard would: it walks with W (jumping up steps, digging through what is in
-the way), turns the camera smoothly (a proportional controller with per-tick deltas bounded by
-``max_turn`` degrees plus a little Gaussian jitter, so camera moves of every mu-law bin occur), holds
+the way), turns the camera with a proportional controller (per-tick deltas bounded by ``max_turn``
+degrees plus a little Gaussian jitter; with ``varied_camera`` its gain and speed limit change every few
+dozen ticks, so turns are slow, brisk or overshooting, and it glances around while walking), holds
 attack on blocks, opens screens with E / right click, moves the GUI cursor onto recipe buttons with the
 mouse and clicks, selects hotbar slots with 1-9, places a crafting table and a furnace, smelts, and digs
 down and tunnels to ores. It never presses ESC, pickItem or swapHands (the VPT agent cannot), so its
@@ -19,7 +20,8 @@ and furnace, smelt, craft an iron pickaxe -> tunnel to the nearest diamond ore.
 
 Randomness (``seed``): tree choice, mining level, cursor target points inside buttons, camera jitter;
 ``epsilon`` replaces an action by a random one (a movement key and a camera move) with that probability,
-except while a block is half-mined or a screen is open.
+except while a block is half-mined or a screen is open; ``camera_noise`` replaces only the camera move by a
+scene-independent one (contractor-like data for the IDM, own random stream).
 
 Example::
 

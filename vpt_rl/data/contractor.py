@@ -162,6 +162,7 @@ class LineInfo:
     gui_open: bool = False
     mouse_xy: tuple = (0.0, 0.0)
     broken: bool = False  # the line could not be parsed; it is a null (skipped) step
+    confidence: float = 1.0  # a pseudo-label's "idm_confidence" (vpt-rl label); 1.0 for true labels
 
 
 def read_jsonl_lines(jsonl_path: PathLike) -> list[Optional[dict]]:
@@ -224,7 +225,10 @@ def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> l
                     last_hotbar = hotbar
                 gui_open = bool(line.get("isGuiOpen", False))
                 mouse_xy = (float(mouse.get("x", 0.0) or 0.0), float(mouse.get("y", 0.0) or 0.0))
-                out.append(LineInfo(env_action, is_null, gui_open, mouse_xy))
+                confidence = float(line.get("idm_confidence", 1.0))
+                if not 0.0 <= confidence <= 1.0:
+                    raise ValueError(f"idm_confidence must be in [0, 1], got {confidence!r}")
+                out.append(LineInfo(env_action, is_null, gui_open, mouse_xy, confidence=confidence))
                 continue
             except (ValueError, TypeError, AttributeError) as e:
                 _warn(f"{source}:{i + 1}: bad contractor line ({e}); the step is skipped")
@@ -382,6 +386,7 @@ class Step:
     frame: np.ndarray
     env_action: dict
     is_null: bool
+    confidence: float = 1.0  # the line's "idm_confidence" (pseudo-labels), 1.0 for true labels
 
 
 def segment_paths(mp4_path: PathLike) -> tuple[Path, Path]:
@@ -447,7 +452,7 @@ def iter_segment(
             continue
         if cursor and info.gui_open:
             frame = draw_cursor(np.array(frame, copy=True), *info.mouse_xy, cursor=cursor_img)
-        yield Step(i, resize_frame(frame, resolution), info.env_action, info.is_null)
+        yield Step(i, resize_frame(frame, resolution), info.env_action, info.is_null, info.confidence)
     if n_frames != len(infos):
         _warn(f"{mp4}: {n_frames} video frames but {len(infos)} lines in {jsonl.name}; "
               f"the first {min(n_frames, len(infos))} steps are used")

@@ -90,6 +90,8 @@ class SequenceDataset(IterableDataset):
     :param cursor: draw the cursor while a GUI is open (None: unless the segment's options file says the
         video already shows it, see :func:`vpt_rl.data.contractor.iter_segment`).
     :param resolution: (width, height) of the frames fed to the network.
+    :param min_confidence: drop steps whose pseudo-label confidence (the ``idm_confidence`` that ``vpt-rl
+        label`` writes on each line) is below this; true labels count as 1.0. 0 keeps everything.
     """
 
     def __init__(
@@ -108,8 +110,12 @@ class SequenceDataset(IterableDataset):
         world_size: int = 1,
         cursor: Optional[bool] = None,
         resolution: tuple = AGENT_RESOLUTION,
+        min_confidence: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
+        self.min_confidence = float(min_confidence)
         self.segments = [Path(s) for s in segments]
         if not self.segments:
             raise ValueError("SequenceDataset needs at least one segment, got an empty list")
@@ -165,6 +171,8 @@ class SequenceDataset(IterableDataset):
                 first = True
                 for step in iter_segment(mp4, skip_null=self.skip_null, cursor=self.cursor,
                                          resolution=self.resolution):
+                    if step.confidence < self.min_confidence:
+                        continue
                     targets = _step_targets(step.env_action)
                     if self.drop_agent_null and targets[0] == 0 and targets[1] == 60:
                         continue

@@ -85,6 +85,9 @@ class Args:
     """final learning rate as a fraction of lr"""
     max_grad_norm: float = OFFICIAL_MAX_GRAD_NORM
     """gradient-norm clip (0 disables); the official demo's value (which never took effect there)"""
+    min_label_confidence: float = 0.0
+    """skip frames whose pseudo-label confidence (``idm_confidence``, written by ``vpt-rl label``: the
+    probability the IDM gave its predicted buttons) is below this; true labels count as 1.0"""
     prior_init: bool = True
     """fresh nets only: start the action heads at the training labels' joint-action frequencies with
     near-zero weights (init_head_from_prior); the official demo's lr on a from-scratch small policy
@@ -248,7 +251,8 @@ def run_bc(args: Args):
     seq_len = int(args.seq_len or policy.cfg.timesteps)
     ds = SequenceDataset(segments, batch_size=args.batch_size, seq_len=seq_len, skip_null=True,
                          drop_agent_null=True, pack=True, epochs=None, shuffle=True,
-                         seed=args.seed + 1000 * step, rank=rank, world_size=world)
+                         seed=args.seed + 1000 * step, rank=rank, world_size=world,
+                         min_confidence=args.min_label_confidence)
     loader = iter(make_loader(ds, num_workers=args.num_workers))
     writer = summary_writer(out / "tb" if rank == 0 else None)
     history = []
