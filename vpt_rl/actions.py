@@ -202,6 +202,8 @@ def _build_joint_tables() -> Tuple[np.ndarray, np.ndarray]:
         digits.append(rem % size)
         rem = rem // size
     digits.reverse()
+    _JOINT_GROUP_DIGITS[:-1] = np.stack(digits, axis=1)
+    _JOINT_GROUP_DIGITS[-1] = -1  # the inventory class belongs to no combination
     for (group, options), d in zip(BUTTON_GROUPS, digits):
         if group == "camera":
             camera_on[idx] = d == 1
@@ -216,7 +218,10 @@ def _build_joint_tables() -> Tuple[np.ndarray, np.ndarray]:
     return buttons, camera_on
 
 
+_JOINT_GROUP_DIGITS = np.zeros((N_BUTTON_CLASSES, len(BUTTON_GROUPS)), dtype=np.int64)
+"""(8641, 9): the option index of every :data:`BUTTON_GROUPS` group in each joint button class (-1: inventory)"""
 _JOINT_BUTTONS, _JOINT_CAMERA_ON = _build_joint_tables()
+_JOINT_GROUP_DIGITS.setflags(write=False)
 _JOINT_BUTTONS.setflags(write=False)
 _JOINT_CAMERA_ON.setflags(write=False)
 _CAMERA_BINS = np.stack(np.divmod(np.arange(N_CAMERA_CLASSES), N_CAMERA_BINS), axis=1).astype(np.int64)  # (121, 2)

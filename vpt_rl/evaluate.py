@@ -2,8 +2,9 @@
 
 An *agent* acts in ``n`` envs at once (the policy is batched over them). Three kinds:
 
-* :class:`PolicyAgent` - a VPT policy checkpoint (``.model`` + ``.weights``), stochastic sampling (or
-  argmax with ``deterministic=True``) with its transformer memory carried and cut at episode starts;
+* :class:`PolicyAgent` - a VPT policy checkpoint (``.model`` + ``.weights``), stochastic sampling (or a
+  consistent deterministic decoding with ``deterministic=True``) with its transformer memory carried and
+  cut at episode starts;
 * :class:`ExpertAgent` - the scripted expert (``envs/minelite/expert.py``), which reads the world state;
 * :class:`RandomAgent` - uniform samples from the joint action space ``MultiDiscrete([8641, 121])``.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -96,11 +97,14 @@ class PolicyAgent(Agent):
     """A VPT policy checkpoint, batched over the envs, memory carried and cut at episode starts.
 
     :param model_path: the ``.model`` file (config); :param weights_path: the ``.weights`` file.
-    :param deterministic: argmax instead of sampling (the paper samples).
+    :param deterministic: no sampling (the paper samples): ``True`` or ``"consistent"`` decodes with
+        :func:`vpt_rl.model.consistent_argmax` (each button group by its marginal, a camera that agrees with
+        the camera meta-action); ``"argmax"`` is the official per-head argmax, which for cloned policies
+        often lands on an incoherent null action.
     :param seed: seeds the sampling generator.
     """
 
-    def __init__(self, model_path: str, weights_path: Optional[str] = None, *, deterministic: bool = False,
+    def __init__(self, model_path: str, weights_path: Optional[str] = None, *, deterministic: Union[bool, str] = False,
                  seed: int = 0, device: str = "cpu", name: Optional[str] = None):
         import torch
 
@@ -108,7 +112,9 @@ class PolicyAgent(Agent):
 
         self.net = load_policy(model_path, weights_path, device=device).eval()
         self.device = torch.device(device)
-        self.deterministic = deterministic
+        if deterministic not in (False, True, "consistent", "argmax"):
+            raise ValueError(f"deterministic must be False, True, 'consistent' or 'argmax', got {deterministic!r}")
+        self.deterministic = "consistent" if deterministic is True else deterministic
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
         self.name = name or str(model_path)
         self.state = None
@@ -120,14 +126,18 @@ class PolicyAgent(Agent):
     def act(self, obs, first, active):
         import torch
 
-        from vpt_rl.model import sample_action
+        from vpt_rl.model import consistent_argmax, sample_action
 
         img = np.stack([np.asarray(o["pov"], dtype=np.uint8) for o in obs])[:, None]  # (B, 1, H, W, 3)
         with torch.inference_mode():
             img_t = torch.from_numpy(img).to(self.device)
             first_t = torch.from_numpy(np.asarray(first, dtype=bool)[:, None]).to(self.device)
             logp, _, self.state = self.net(img_t, first_t, self.state)
-            buttons, camera = sample_action(logp, deterministic=self.deterministic, generator=self.generator)
+            if self.deterministic == "consistent":
+                buttons, camera = consistent_argmax(logp)
+            else:
+                buttons, camera = sample_action(logp, deterministic=self.deterministic == "argmax",
+                                                generator=self.generator)
         b, c = buttons[:, 0].cpu().numpy(), camera[:, 0].cpu().numpy()
         return [np.array([b[i], c[i]], dtype=np.int64) for i in range(len(obs))]
 
@@ -175,7 +185,7 @@ class ExpertAgent(Agent):
 
 
 def make_agent(spec: str, weights: Optional[str] = None, *, seed: int = 0, epsilon: float = 0.0,
-               deterministic: bool = False, device: str = "cpu") -> Agent:
+               deterministic: Union[bool, str] = False, device: str = "cpu") -> Agent:
     """``"expert"``, ``"random"`` or a ``.model`` path (with ``weights``) -> an :class:`Agent`."""
     if spec == "expert":
         return ExpertAgent(seed=seed, epsilon=epsilon)

@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,6 +58,7 @@ __all__ = [
     "kl_divergence",
     "idm_argmax",
     "idm_to_env_actions",
+    "consistent_argmax",
     "N_BUTTON_CLASSES",
     "N_CAMERA_CLASSES",
 ]
@@ -1335,6 +1337,48 @@ def sample_action(logp: Mapping[str, torch.Tensor], deterministic: bool = False,
         return torch.argmax(logp["buttons"], dim=-1), torch.argmax(logp["camera"], dim=-1)
     camera = _gumbel_argmax(logp["camera"], generator)
     buttons = _gumbel_argmax(logp["buttons"], generator)
+    return buttons, camera
+
+
+_GROUP_ONEHOTS: Dict[str, List[torch.Tensor]] = {}
+
+
+def consistent_argmax(logp: Mapping[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A deterministic action that is coherent and robust to probability mass split over classes.
+
+    The official ``deterministic`` decoding takes the argmax of each head on its own. A cloned policy spreads
+    the mass of "attack" over several joint classes (attack with the camera moved or not, with or without
+    other keys), so that argmax can land on a class with far less mass than attack has in total, and the
+    camera argmax can contradict the class's camera meta-action (a "camera moved" class with the no-move
+    bin). Here every button group of :data:`vpt_rl.actions.BUTTON_GROUPS` (hotbar, forward/back,
+    left/right, sprint/sneak, use, drop, attack, jump, and the camera meta-action) takes its most probable
+    option by **marginal** probability; the inventory class wins when its probability exceeds 0.5. The
+    camera is then the most probable bin pair that agrees with the meta-action (the no-move pair 60 when
+    the camera is off, the argmax over the other 120 when it is on).
+
+    :param logp: ``{"buttons": (..., 8641), "camera": (..., 121)}`` log-probs.
+    :return: ``(buttons, camera)`` long tensors of shape ``logp["buttons"].shape[:-1]``.
+    """
+    from vpt_rl.actions import _JOINT_GROUP_DIGITS, BUTTON_GROUPS, INVENTORY_BUTTONS, NULL_CAMERA
+
+    pb = logp["buttons"].float().exp()
+    key = str(pb.device)
+    if key not in _GROUP_ONEHOTS:  # (8640, n_options) membership matrices, one per group
+        digits = torch.tensor(np.array(_JOINT_GROUP_DIGITS[:-1]), device=pb.device)
+        _GROUP_ONEHOTS[key] = [F.one_hot(digits[:, g], len(o)).float() for g, (_, o) in enumerate(BUTTON_GROUPS)]
+    index = torch.zeros(pb.shape[:-1], dtype=torch.long, device=pb.device)
+    camera_on = None
+    for g, (name, options) in enumerate(BUTTON_GROUPS):
+        choice = (pb[..., :-1] @ _GROUP_ONEHOTS[key][g]).argmax(-1)  # the option with the most marginal mass
+        stride = int(math.prod(len(o) for _, o in BUTTON_GROUPS[g + 1:]))
+        index = index + choice * stride
+        if name == "camera":
+            camera_on = choice == 1
+    inventory = pb[..., INVENTORY_BUTTONS] > 0.5
+    buttons = torch.where(inventory, torch.full_like(index, INVENTORY_BUTTONS), index)
+    cam_logp = logp["camera"].clone()
+    cam_logp[..., NULL_CAMERA] = float("-inf")
+    camera = torch.where(camera_on & ~inventory, cam_logp.argmax(-1), torch.full_like(index, NULL_CAMERA))
     return buttons, camera
 
 

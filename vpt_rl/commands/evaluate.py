@@ -26,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8, help="envs run at once through the policy (default 8)")
     p.add_argument("--env", default=ev.MINELITE_ID, help=f"gymnasium id (default {ev.MINELITE_ID})")
     p.add_argument("--epsilon", type=float, default=0.0, help="expert: random-action probability")
-    p.add_argument("--deterministic", action="store_true", help="policy: argmax actions instead of sampling")
+    p.add_argument("--deterministic", nargs="?", const="consistent", default=False,
+                   choices=["consistent", "argmax"],
+                   help="policy: no sampling; 'consistent' (the default of the flag) decodes each button group "
+                        "by its marginal probability with a camera that agrees with it, 'argmax' is the "
+                        "official per-head argmax")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="write the result JSON here")
     return p
