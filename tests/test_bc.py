@@ -191,3 +191,39 @@ def test_prior_init_makes_a_fresh_policy_predict_the_action_frequencies(data):
     np.testing.assert_allclose(pb, (b + 0.1) / (b.sum() + 0.1 * len(b)), atol=0.01)
     np.testing.assert_allclose(pc, (c + 0.1) / (c.sum() + 0.1 * len(c)), atol=0.01)
     assert pb.argmax() == b.argmax() and pc.argmax() == c.argmax()  # argmax = the majority class from step 0
+
+
+def test_heldout_scores_show_a_prior_only_policy_as_collapsed(data):
+    from vpt_rl.actions import NULL_BUTTONS, NULL_CAMERA, env_to_agent
+    from vpt_rl.data.contractor import find_segments, load_actions
+    from vpt_rl.train.bc import bc_label_counts, collapse_report, evaluate_bc, init_policy_heads
+
+    torch.manual_seed(0)
+    segs = find_segments([str(data)])
+    train, val = segs[:3], segs[3:]
+    net = PolicyNet(POLICY_PRESETS["micro"]).eval()
+    init_policy_heads(net, train)  # heads at the marginals with near-zero weights: a collapsed policy
+    counts = bc_label_counts(train)
+    m = evaluate_bc(net, val, seq_len=8, train_counts=counts)
+    labels = [env_to_agent(a) for a, null in load_actions(val[0].with_suffix(".jsonl")) if not null]
+    labels = [(b, c) for b, c in labels if not (b == NULL_BUTTONS and c == NULL_CAMERA)]
+    assert m["n_frames"] == len(labels)
+    maj_b, maj_c = int(np.argmax(counts[0])), int(np.argmax(counts[1]))
+    assert m["majority_accuracy_joint"] == pytest.approx(np.mean([(b, c) == (maj_b, maj_c) for b, c in labels]))
+    assert m["nll"] == pytest.approx(m["nll_marginal"], abs=0.05)
+    assert m["p_attack_sd"] < 0.01 and m["buttons_tv_spread"] < 0.02
+    assert "collapsed" in collapse_report(m)
+    healthy = dict(m, nll=m["nll_marginal"] - 1.0, buttons_tv_spread=0.3)
+    assert "collapsed" not in collapse_report(healthy)
+
+
+def test_bc_run_writes_heldout_scores_to_metrics(data, tmp_path):
+    out = tmp_path / "bc"
+    run_bc(_args(data, out, total_steps=6, val_fraction=0.25, eval_every=3))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["val_segments"]) == 1 and len(metrics["train_segments"]) == 3
+    assert [h["step"] for h in metrics["heldout_history"]] == [3, 6]
+    assert {"nll", "nll_marginal", "accuracy_joint", "majority_accuracy_joint", "p_attack_sd",
+            "buttons_tv_spread"} <= set(metrics["final"])
+    with pytest.raises(ValueError, match="val_fraction"):
+        run_bc(_args(data, tmp_path / "bad", val_fraction=1.0))

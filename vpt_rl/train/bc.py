@@ -20,6 +20,13 @@ Writes ``OUT/NAME.model`` + ``OUT/NAME.weights`` (NAME defaults to the folder na
 gives ``runs/bc/bc.model``; official format, atomic, readable by
 :func:`vpt_rl.checkpoint.load_policy`), ``OUT/train_state.pt`` (step, optimizer; resume after a kill),
 ``OUT/metrics.json`` and TensorBoard logs under ``OUT/tb`` (loss, per-head accuracy, frames/s).
+
+**Collapse guard.** A share of the segments (``--val-fraction 0.1``, or ``--val-data``) is held out and
+scored every ``--eval-every`` steps and at the end (:func:`evaluate_bc`): held-out NLL against the label
+marginals' NLL, argmax accuracy against the majority class, and the spread of the policy's outputs over
+frames. A policy that collapsed to a constant output matches the marginals and has no spread, and the
+final line printed says so (:func:`collapse_report`). Training accuracy, which the attack majority
+dominates, cannot show this.
 """
 from __future__ import annotations
 
@@ -34,7 +41,7 @@ import torch
 from tqdm import tqdm
 
 from vpt_rl.data.contractor import find_segments
-from vpt_rl.data.dataset import SequenceDataset, make_loader
+from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
 from vpt_rl.train.common import (
     all_reduce_mean,
     atomic_torch_save,
@@ -85,6 +92,15 @@ class Args:
     """final learning rate as a fraction of lr"""
     max_grad_norm: float = OFFICIAL_MAX_GRAD_NORM
     """gradient-norm clip (0 disables); the official demo's value (which never took effect there)"""
+    val_data: list[str] = field(default_factory=list)
+    """held-out segments for the collapse guard (default: a val_fraction split of data)"""
+    val_fraction: float = 0.1
+    """fraction of the segments held out when val_data is empty (at least one segment stays for training;
+    0: no held-out evaluation)"""
+    eval_every: int = 500
+    """evaluate on the held-out segments every this many steps (and at the end)"""
+    eval_max_frames: int = 4000
+    """cap on held-out frames per evaluation"""
     min_label_confidence: float = 0.0
     """skip frames whose pseudo-label confidence (``idm_confidence``, written by ``vpt-rl label``: the
     probability the IDM gave its predicted buttons) is below this; true labels count as 1.0"""
@@ -130,6 +146,71 @@ def head_accuracy(logp: dict, buttons: torch.Tensor, camera: torch.Tensor,
         ok_c = (logp["camera"].argmax(-1) == camera) & mask
         n = max(int(mask.sum()), 1)
         return int(ok_b.sum()) / n, int(ok_c.sum()) / n, int((ok_b & ok_c).sum()) / n
+
+
+@torch.no_grad()
+def evaluate_bc(policy, segments: Sequence, seq_len: int, train_counts: tuple, max_frames: Optional[int] = None,
+                device="cpu") -> dict:
+    """Held-out scores of a BC policy, against the label marginals, and the spread of its outputs.
+
+    The policy runs over ``segments`` (null steps dropped as in training, memory carried and cut at
+    segment starts). A collapsed policy outputs the same distribution on every frame: its NLL equals the
+    marginals' and its accuracy the majority class's, and its output spread is about 0.
+
+    :param train_counts: ``(buttons (8641,), camera (121,))`` training label counts (:func:`bc_label_counts`)
+        for the marginal baseline.
+    :return: ``nll`` (joint, per frame), ``nll_marginal`` (the smoothed training marginals on the same
+        frames), ``accuracy_buttons/camera/joint`` (argmax), ``majority_accuracy_buttons/camera/joint``,
+        ``p_attack_sd`` (sd over frames of the probability of pressing attack), ``buttons_tv_spread`` (mean
+        total-variation distance of each frame's button distribution from their average) and ``n_frames``.
+    """
+    import numpy as np
+
+    from vpt_rl.actions import BUTTONS_ALL, _JOINT_BUTTONS
+    from vpt_rl.model import action_log_prob
+
+    was_training = policy.training
+    policy.eval()
+    ds = SequenceDataset(segments, batch_size=1, seq_len=seq_len, skip_null=True, drop_agent_null=True,
+                         pack=True, epochs=1, shuffle=False)
+    prior_b = torch.as_tensor(prior_log_probs(train_counts[0]), dtype=torch.float32, device=device)
+    prior_c = torch.as_tensor(prior_log_probs(train_counts[1]), dtype=torch.float32, device=device)
+    maj_b, maj_c = int(np.argmax(train_counts[0])), int(np.argmax(train_counts[1]))
+    attack_classes = torch.as_tensor(_JOINT_BUTTONS[:, BUTTONS_ALL.index("attack")] == 1, device=device)
+    state = policy.initial_state(1, device=device)
+    nll, nll_m, ok_b, ok_c, ok, mj_b, mj_c, mj, p_attack, probs = [], [], [], [], [], [], [], [], [], []
+    n = 0
+    for batch in make_loader(ds):
+        m = batch["mask"][0].to(device)
+        logp, _, state = policy(batch["img"].to(device), batch["first"].to(device), state)
+        if not m.any():
+            continue
+        b, c = batch["buttons"][0].to(device)[m], batch["camera"][0].to(device)[m]
+        lb, lc = logp["buttons"][0][m].float(), logp["camera"][0][m].float()
+        nll.append(-action_log_prob({"buttons": lb, "camera": lc}, b, c))
+        nll_m.append(-(prior_b[b] + prior_c[c]))
+        pb, pc = lb.argmax(-1) == b, lc.argmax(-1) == c
+        ok_b.append(pb), ok_c.append(pc), ok.append(pb & pc)
+        mj_b.append(b == maj_b), mj_c.append(c == maj_c), mj.append((b == maj_b) & (c == maj_c))
+        prob = lb.exp()
+        p_attack.append(prob[:, attack_classes].sum(-1))
+        probs.append(prob)
+        n += int(m.sum())
+        if max_frames and n >= max_frames:
+            break
+    policy.train(was_training)
+    if n == 0:
+        raise ValueError("no held-out BC frames could be read for evaluation")
+    cat = lambda xs: torch.cat(xs).float()  # noqa: E731
+    probs_all = torch.cat(probs)
+    return {
+        "n_frames": n, "nll": cat(nll).mean().item(), "nll_marginal": cat(nll_m).mean().item(),
+        "accuracy_buttons": cat(ok_b).mean().item(), "accuracy_camera": cat(ok_c).mean().item(),
+        "accuracy_joint": cat(ok).mean().item(), "majority_accuracy_buttons": cat(mj_b).mean().item(),
+        "majority_accuracy_camera": cat(mj_c).mean().item(), "majority_accuracy_joint": cat(mj).mean().item(),
+        "p_attack_sd": cat(p_attack).std(unbiased=False).item(),
+        "buttons_tv_spread": 0.5 * (probs_all - probs_all.mean(0)).abs().sum(-1).mean().item(),
+    }
 
 
 def clip_gradients(params: list, max_norm: float) -> float:
@@ -221,6 +302,14 @@ def run_bc(args: Args):
     segments = find_segments(args.data)
     if not segments:
         raise ValueError(f"no labelled segments found under {args.data}")
+    if not 0.0 <= args.val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {args.val_fraction!r}")
+    if args.val_data:
+        val_segs = find_segments(args.val_data)
+    elif args.val_fraction > 0 and len(segments) > 1:
+        segments, val_segs = split_segments(segments, args.val_fraction, seed=args.seed)
+    else:
+        val_segs = []
 
     step, state = 0, None
     if args.resume and state_path.is_file() and weights_path.is_file():
@@ -259,13 +348,32 @@ def run_bc(args: Args):
     if state is not None and rank == 0 and (out / "metrics.json").is_file():
         history = json.loads((out / "metrics.json").read_text()).get("history", [])
 
-    def save():
+    evals = []
+    if state is not None and rank == 0 and (out / "metrics.json").is_file():
+        evals = json.loads((out / "metrics.json").read_text()).get("heldout_history", [])
+    train_counts = bc_label_counts(segments) if val_segs and rank == 0 else None
+
+    def run_eval():
+        if not val_segs or rank != 0:
+            return None
+        m = evaluate_bc(policy, val_segs, seq_len, train_counts, args.eval_max_frames, device)
+        for k in ("nll", "nll_marginal", "accuracy_joint", "majority_accuracy_joint", "p_attack_sd",
+                  "buttons_tv_spread"):
+            writer.add_scalar(f"heldout/{k}", m[k], step)
+        evals.append({"step": step, **m})
+        return m
+
+    def save(final=None):
         if rank != 0:
             return
         save_policy(policy, str(model_path), str(weights_path))
         atomic_torch_save({"step": step, "optimizer": opt.state_dict()}, state_path)
-        atomic_write_text(out / "metrics.json", json.dumps(
-            {"args": asdict(args), "world_size": world, "step": step, "history": history}, indent=1))
+        payload = {"args": asdict(args), "world_size": world, "step": step, "history": history,
+                   "heldout_history": evals, "train_segments": [str(p) for p in segments],
+                   "val_segments": [str(p) for p in val_segs]}
+        if final is not None:
+            payload["final"] = final
+        atomic_write_text(out / "metrics.json", json.dumps(payload, indent=1))
 
     memories: dict = {}  # stream id -> detached transformer memory of its lanes
     warmup = min(args.warmup_steps, args.total_steps // 4)  # short runs still get to the peak lr
@@ -310,10 +418,12 @@ def run_bc(args: Args):
                                 "accuracy_camera": acc_c, "accuracy_joint": acc, "frames_per_s": fps})
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        if args.eval_every and step % args.eval_every == 0 and step < args.total_steps:
+            run_eval()
         if args.save_every and step % args.save_every == 0 and step < args.total_steps:
             save()
     bar.close()
-    save()
+    save(run_eval())
     writer.close()
     if world > 1:
         torch.distributed.barrier()
@@ -327,8 +437,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from vpt_rl.train.common import dist_env
 
     if dist_env()[0] == 0:
+        final = json.loads((path.parent / "metrics.json").read_text()).get("final")
+        if final:
+            print(collapse_report(final))
         print(f"wrote {path}")
     return 0
+
+
+def collapse_report(m: dict) -> str:
+    """One line of held-out scores against the marginal baseline, flagging a collapsed policy."""
+    line = (f"held-out NLL {m['nll']:.3f} (label marginals {m['nll_marginal']:.3f}), joint accuracy "
+            f"{m['accuracy_joint']:.3f} (majority {m['majority_accuracy_joint']:.3f}), output spread: sd of "
+            f"p(attack) {m['p_attack_sd']:.3f}, buttons TV {m['buttons_tv_spread']:.3f}")
+    if m["nll"] >= m["nll_marginal"] - 0.01 or m["buttons_tv_spread"] < 0.02:
+        line += ("\nWARNING: the policy looks collapsed (no better than the label marginals, or the same output "
+                 "on every frame); try a lower --lr")
+    return line
 
 
 if __name__ == "__main__":
