@@ -150,7 +150,7 @@ def test_summarize_orders_milestones_along_the_tech_tree():
     assert s["mean_return"] == 1.0 and s["sem_return"] == pytest.approx(math.sqrt(2) / math.sqrt(2))
     assert [r["seed"] for r in s["per_episode"]] == [0, 1]
     table = ev.format_table({"a": s})
-    assert "| a | 2 | 1.000 +- 1.000 | 100% | 50% | 50% |" in table
+    assert "| a | 2 | 1.000 +- 1.000 | 100% (34-100) | 50% (9-91) | 50% (9-91) |" in table
 
 
 def test_steps_to_reach_uses_a_trailing_window():
@@ -283,3 +283,21 @@ def test_plots_write_pngs_and_reject_bad_data(tmp_path):
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         plots.plot_milestone_rates({"x": {"log": 50.0}}, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_wilson_interval_hand_computed_and_at_the_edges():
+    lo, hi = ev.wilson_interval(3, 10)
+    assert (lo, hi) == pytest.approx((0.1078, 0.6032), abs=1e-4)
+    lo, hi = ev.wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)  # 0 of 10 is still compatible with 28%
+    assert ev.wilson_interval(30, 30)[1] == 1.0 and ev.wilson_interval(30, 30)[0] == pytest.approx(0.8865, abs=1e-4)
+    with pytest.raises(ValueError, match="successes"):
+        ev.wilson_interval(4, 3)
+
+
+def test_summary_and_table_carry_the_milestone_intervals():
+    recs = [{"seed": i, "return": float(i < 3), "milestones": {"log": i < 3}} for i in range(10)]
+    s = ev.summarize(recs)
+    assert s["success"]["log"] == 0.3 and s["success_ci"]["log"] == pytest.approx([0.1078, 0.6032], abs=1e-4)
+    assert s["return_ci95"] == pytest.approx([0.3 - 1.96 * s["sem_return"], 0.3 + 1.96 * s["sem_return"]])
+    assert "30% (11-60)" in ev.format_table({"a": s})

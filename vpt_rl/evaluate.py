@@ -324,8 +324,26 @@ def _episode_record(seed: int, ret: float, length: int, info: Mapping[str, Any])
             "milestones": {str(k): bool(v) for k, v in ms.items()}}
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple:
+    """The Wilson score interval of a success rate (95% for z = 1.96): ``(low, high)`` in [0, 1].
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 or n successes, which
+    matters at the 10-30 episodes a CPU evaluation affords (0 of 10 is still compatible with 28%).
+    """
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n > 0, got {successes} of {n}")
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def summarize(records: Sequence[Mapping[str, Any]], **extra: Any) -> Dict[str, Any]:
-    """Aggregate per-episode records (``return``, ``milestones``) into rates and return statistics."""
+    """Aggregate per-episode records (``return``, ``milestones``) into rates and return statistics.
+
+    ``success_ci`` holds each milestone rate's 95% Wilson interval and ``return_ci95`` the mean return's
+    normal-approximation 95% interval."""
     if not records:
         raise ValueError("no finished episodes to summarise")
     records = sorted(records, key=lambda r: r["seed"])
@@ -333,12 +351,16 @@ def summarize(records: Sequence[Mapping[str, Any]], **extra: Any) -> Dict[str, A
     names = order_milestones({m for r in records for m in r["milestones"]})
     success = {m: float(np.mean([bool(r["milestones"].get(m, False)) for r in records])) for m in names}
     std = float(rets.std(ddof=1)) if len(rets) > 1 else 0.0
+    n = len(records)
+    sem = std / math.sqrt(n)
     out = {
-        "episodes": len(records),
+        "episodes": n,
         "mean_return": float(rets.mean()),
         "std_return": std,
-        "sem_return": std / math.sqrt(len(rets)),
+        "sem_return": sem,
+        "return_ci95": [float(rets.mean()) - 1.96 * sem, float(rets.mean()) + 1.96 * sem],
         "success": success,
+        "success_ci": {m: list(wilson_interval(int(round(success[m] * n)), n)) for m in names},
         "milestones": names,
         "per_episode": list(records),
     }
@@ -348,6 +370,15 @@ def summarize(records: Sequence[Mapping[str, Any]], **extra: Any) -> Dict[str, A
     return out
 
 
+def format_rate(result: Mapping[str, Any], milestone: str) -> str:
+    """``"20% (6-51)"``: a milestone's success rate with its 95% Wilson interval when the result has one."""
+    rate = result["success"].get(milestone, 0.0)
+    ci = (result.get("success_ci") or {}).get(milestone)
+    if ci is None and result.get("episodes"):
+        ci = wilson_interval(int(round(rate * result["episodes"])), int(result["episodes"]))
+    return f"{100 * rate:.0f}%" + (f" ({100 * ci[0]:.0f}-{100 * ci[1]:.0f})" if ci is not None else "")
+
+
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """A Markdown table of several agents' results (agent -> :func:`evaluate` output)."""
     names = order_milestones({m for r in results.values() for m in r["success"]})
@@ -355,5 +386,5 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
              "|---|---|---|" + "---|" * len(names)]
     for agent, r in results.items():
         lines.append(f"| {agent} | {r['episodes']} | {r['mean_return']:.3f} +- {r.get('sem_return', 0.0):.3f} | "
-                     + " | ".join(f"{100 * r['success'].get(m, 0.0):.0f}%" for m in names) + " |")
+                     + " | ".join(format_rate(r, m) for m in names) + " |")
     return "\n".join(lines)

@@ -954,7 +954,8 @@ def collect_results(ctx: StageContext) -> Dict[str, Any]:
         p = ctx.eval_dir / f"{_safe(name)}.json"
         if p.is_file():
             res = json.loads(p.read_text())
-            agents[name] = {k: res[k] for k in ("mean_return", "std_return", "sem_return", "success", "episodes", "max_ticks") if k in res}
+            agents[name] = {k: res[k] for k in ("mean_return", "std_return", "sem_return", "return_ci95", "success",
+                                                "success_ci", "episodes", "max_ticks") if k in res}
     milestones = order_milestones({m for a in agents.values() for m in a["success"]})
     rl = {}
     for run in ("pretrained", "random"):
@@ -1025,6 +1026,14 @@ def _fmt(x: Any, pct: bool = False) -> str:
     return str(x)
 
 
+def _rate_cell(agent: Mapping[str, Any], milestone: str) -> str:
+    if agent["success"].get(milestone) is None or not agent.get("episodes"):
+        return _fmt(agent["success"].get(milestone), pct=True)
+    from vpt_rl.evaluate import format_rate
+
+    return format_rate(agent, milestone)
+
+
 def results_markdown(results: Mapping[str, Any]) -> str:
     """The Markdown table of ``results.md``: one row per agent, mean return and milestone rates."""
     ms = results["milestones"]
@@ -1034,12 +1043,13 @@ def results_markdown(results: Mapping[str, Any]) -> str:
     if agents:
         any_agent = next(iter(agents.values()))
         lines += [f"Evaluation: {any_agent.get('episodes', '?')} episodes of {any_agent.get('max_ticks', '?')} "
-                  f"ticks per agent on {results['env_id']}, tech-tree reward.", ""]
+                  f"ticks per agent on {results['env_id']}, tech-tree reward, sampled actions. Mean return +- sd; "
+                  "milestone rates with their 95% Wilson interval in brackets.", ""]
         lines.append("| agent | mean return | " + " | ".join(ms) + " |")
         lines.append("|---|---|" + "---|" * len(ms))
         for name, a in agents.items():
             lines.append(f"| {name} | {a['mean_return']:.3f} +- {a.get('std_return', 0.0):.3f} | "
-                         + " | ".join(_fmt(a["success"].get(m), pct=True) for m in ms) + " |")
+                         + " | ".join(_rate_cell(a, m) for m in ms) + " |")
         lines.append("")
     cmp_ = results["comparison"]
     if cmp_:
