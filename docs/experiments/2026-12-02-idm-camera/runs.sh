@@ -23,6 +23,8 @@ python benchmarks/bench_idm_camera.py --data-dir exp/p32 --train-episodes 32 \
     --designs micro_idm_motion --out-dir exp/runs6 --results exp/B3.json                   # B3 (benchmarks/bench_idm_camera.sh)
 python benchmarks/bench_idm_camera.py --data-dir exp/p32 --train-episodes 32 \
     --designs micro_idm --out-dir exp/runs6 --results exp/B3_plain.json                    # B3, plain IDM
+python benchmarks/bench_idm_camera.py --data-dir exp/p32 --train-episodes 32 --steps 1500 \
+    --designs micro_idm_motion --out-dir exp/runs7 --results exp/B4.json                   # B4
 # error analyses (per-button errors; camera residuals by view pitch, screen, move size; worst frames)
 python docs/experiments/2026-12-02-idm-camera/analyze_buttons.py exp/runs3/micro_idm_motion/idm.model exp/ho_noise exp/ho_expert
 python docs/experiments/2026-12-02-idm-camera/analyze_camera.py exp/runs4/micro_idm_motion/idm.model exp/p/heldout_expert
