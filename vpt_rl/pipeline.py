@@ -176,7 +176,7 @@ PRESETS: Dict[str, PipelineConfig] = {
     "small": PipelineConfig(
         name="small", episodes=50, episode_ticks=1500, n_labelled=32, idm_preset="micro_idm_motion",
         idm_seq_len=32, idm_steps=1000, idm_batch=2, idm_lr=1e-3, label_batch=8, policy_preset="micro", bc_steps=2000, bc_batch=4, bc_seq_len=16,
-        bc_lr=1e-3, rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=300, rl_lr=1e-4, eval_episodes=10,
+        bc_lr=3e-4, rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=300, rl_lr=1e-4, eval_episodes=10,
         eval_max_ticks=1500, eval_batch=5,
     ),
     # Runs worth a GPU.
