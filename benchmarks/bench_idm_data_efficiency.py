@@ -126,22 +126,16 @@ def idm_joint_eval(model_path: Path, segments, seq_len: int) -> dict:
     return _joint_scores(pb[keep], pc[keep], tb[keep], tc[keep])
 
 
-@torch.no_grad()
-def bc_joint_eval(model_path: Path, segments, seq_len: int) -> dict:
-    """Joint-action accuracy of the BC policy's argmax on held-out non-null frames (memory carried)."""
+def bc_joint_eval(model_path: Path, segments, seq_len: int, train_segments) -> dict:
+    """Joint-action accuracy of the BC policy's argmax on held-out non-null frames (memory carried), with
+    :func:`vpt_rl.train.bc.evaluate_bc`."""
     from vpt_rl.checkpoint import load_policy
 
     net = load_policy(model_path, model_path.with_suffix(".weights")).eval()
-    ds = SequenceDataset(segments, batch_size=1, seq_len=seq_len, skip_null=True, drop_agent_null=True,
-                         pack=True, epochs=1, shuffle=False)
-    state = net.initial_state(1)
-    pb, pc, tb, tc = [], [], [], []
-    for batch in make_loader(ds):
-        logp, _, state = net(batch["img"], batch["first"], state)
-        m = batch["mask"].numpy()
-        pb.append(logp["buttons"].argmax(-1).numpy()[m]), pc.append(logp["camera"].argmax(-1).numpy()[m])
-        tb.append(batch["buttons"].numpy()[m]), tc.append(batch["camera"].numpy()[m])
-    return _joint_scores(*map(np.concatenate, (pb, pc, tb, tc)))
+    m = bc_mod.evaluate_bc(net, segments, seq_len, bc_mod.bc_label_counts(train_segments))
+    return {"n_frames": m["n_frames"], "joint_accuracy": m["accuracy_joint"],
+            "buttons_class_accuracy": m["accuracy_buttons"], "camera_class_accuracy": m["accuracy_camera"],
+            "nll": m["nll"], "nll_marginal": m["nll_marginal"]}
 
 
 def _joint_scores(pb, pc, tb, tc) -> dict:
@@ -288,9 +282,10 @@ def main(argv: Optional[list] = None) -> int:
                 data=[str(s) for s in segs], preset=args.bc_preset, seq_len=args.bc_seq_len, batch_size=args.bc_batch,
                 total_steps=args.bc_steps, lr=args.bc_lr, warmup_steps=max(1, args.bc_steps // 10), save_every=0,
                 out_dir=str(run_bc), seed=args.seed, device="cpu", resume=False, progress=False,
+                val_data=[str(s) for s in held], eval_every=0,
                 prior_init=args.prior_init))
             row["bc_train_s"] = round(time.time() - t0, 1)
-            row["bc"] = bc_joint_eval(bc_path, held, args.bc_seq_len)
+            row["bc"] = bc_joint_eval(bc_path, held, args.bc_seq_len, segs)
         results["sizes"].append(row)
         print(json.dumps({"minutes": row["minutes"], "keypress_accuracy": row["idm"]["keypress_accuracy"],
                           "button_accuracy": row["idm"]["button_accuracy"], "camera_r2": row["idm"]["camera_r2"],

@@ -146,3 +146,24 @@ def test_cli_writes_labels(tmp_path, fixtures_dir):
     rc = label_mod.main(["--model", str(fixtures_dir / "idm.model"), "--weights", str(fixtures_dir / "idm.weights"),
                          "--videos", str(tmp_path), "--batch-size", "2", "--device", "cpu", "--no-progress"])
     assert rc == 0 and len(load_actions(tmp_path / "v0.jsonl")) == 10
+
+
+def test_mean_camera_labels_are_the_posterior_mean_with_the_button_confidence(tmp_path, fixtures_dir):
+    from vpt_rl.train.idm import camera_posterior_mean
+
+    (video,) = _videos(tmp_path, [20], seed=3)
+    label_videos([tmp_path], fixtures_dir / "idm.model", fixtures_dir / "idm.weights", batch_size=2,
+                 camera="mean", device="cpu", progress=False)
+    lines = [json.loads(s) for s in (tmp_path / "v0.jsonl").read_text().splitlines()]
+    actions = load_actions(tmp_path / "v0.jsonl")
+    idm = load_idm(fixtures_dir / "idm.model", fixtures_dir / "idm.weights")
+    frames = label_mod.read_video_frames(video)
+    with torch.no_grad():
+        logp = idm(torch.from_numpy(frames[None, 4:12]))
+    mean = camera_posterior_mean(logp["camera"])[0].numpy()
+    conf = logp["buttons"].max(-1).values.sum(-1).exp()[0].numpy()
+    for f in range(6, 10):  # frames 6..9 come from the window starting at 4
+        np.testing.assert_allclose(actions[f][0]["camera"], mean[f - 4], atol=1e-3)  # via mouse counts
+        assert lines[f]["idm_confidence"] == pytest.approx(float(conf[f - 4]), abs=1e-6)
+    with pytest.raises(ValueError, match="camera decoding"):
+        label_videos([tmp_path], fixtures_dir / "idm.model", camera="median", progress=False)

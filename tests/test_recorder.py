@@ -422,3 +422,16 @@ def test_view_command_writes_video_gif_and_contact_sheet(tmp_path, capsys):
         view.main(["--out", str(out)])  # neither a segment nor --seed
     with pytest.raises(FileNotFoundError):
         view.main([str(tmp_path / "missing.mp4"), "--out", str(out)])
+
+
+def test_record_command_camera_noise_is_recorded_and_a_bad_value_is_refused(tmp_path, capsys):
+    from vpt_rl.commands import record
+
+    argv = ["--episodes", "1", "--seed", "3", "--max-ticks", "30", "--no-progress", "--alias", "contractor"]
+    with pytest.raises(SystemExit):
+        record.main(argv + ["--out", str(tmp_path / "bad"), "--camera-noise", "1.5"])
+    assert "--camera-noise must be a probability in [0, 1], got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").glob("*.mp4"))  # nothing written
+    assert record.main(argv + ["--out", str(tmp_path / "a"), "--camera-noise", "0.5"]) == 0
+    meta = json.loads((tmp_path / "a" / "minelite-contractor-s0003-e0000-000-options.json").read_text())
+    assert meta["camera_noise"] == 0.5 and meta["alias"] == "contractor"

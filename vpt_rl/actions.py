@@ -190,8 +190,9 @@ def _discretize_scalar(x: float) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def _build_joint_tables() -> Tuple[np.ndarray, np.ndarray]:
-    """(8641, 20) uint8 factored buttons per joint class, and (8641,) bool "camera applied" flags."""
+def _build_joint_tables() -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(8641, 20) uint8 factored buttons per joint class, (8641,) bool "camera applied" flags, and (8641, 9)
+    the option index of each :data:`BUTTON_GROUPS` group per class (-1 for the inventory class)."""
     buttons = np.zeros((N_BUTTON_CLASSES, N_BUTTONS), dtype=np.uint8)
     camera_on = np.zeros(N_BUTTON_CLASSES, dtype=bool)
     # Mixed-radix digits of every combination index, the last group varying fastest.
@@ -202,8 +203,8 @@ def _build_joint_tables() -> Tuple[np.ndarray, np.ndarray]:
         digits.append(rem % size)
         rem = rem // size
     digits.reverse()
-    _JOINT_GROUP_DIGITS[:-1] = np.stack(digits, axis=1)
-    _JOINT_GROUP_DIGITS[-1] = -1  # the inventory class belongs to no combination
+    group_digits = np.full((N_BUTTON_CLASSES, len(BUTTON_GROUPS)), -1, dtype=np.int64)  # inventory: -1
+    group_digits[:-1] = np.stack(digits, axis=1)
     for (group, options), d in zip(BUTTON_GROUPS, digits):
         if group == "camera":
             camera_on[idx] = d == 1
@@ -215,12 +216,11 @@ def _build_joint_tables() -> Tuple[np.ndarray, np.ndarray]:
     # parity: lib/action_mapping.py CameraHierarchicalMapping -- the inventory class is not camera-off,
     # so to_factored applies the sampled camera with it.
     camera_on[INVENTORY_BUTTONS] = True
-    return buttons, camera_on
+    return buttons, camera_on, group_digits
 
 
-_JOINT_GROUP_DIGITS = np.zeros((N_BUTTON_CLASSES, len(BUTTON_GROUPS)), dtype=np.int64)
-"""(8641, 9): the option index of every :data:`BUTTON_GROUPS` group in each joint button class (-1: inventory)"""
-_JOINT_BUTTONS, _JOINT_CAMERA_ON = _build_joint_tables()
+_JOINT_BUTTONS, _JOINT_CAMERA_ON, _JOINT_GROUP_DIGITS = _build_joint_tables()
+# _JOINT_GROUP_DIGITS (8641, 9): the option index of every BUTTON_GROUPS group in each class (-1: inventory)
 _JOINT_GROUP_DIGITS.setflags(write=False)
 _JOINT_BUTTONS.setflags(write=False)
 _JOINT_CAMERA_ON.setflags(write=False)
