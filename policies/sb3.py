@@ -1229,14 +1229,17 @@ def make_vpt_vec_env(env_id: str, n_envs: int = 1, seed: int = 0, vec_env: str =
     raise ValueError(f"vec_env={vec_env!r}; expected 'dummy' or 'subproc'")
 
 
-EPISODES_CSV_HEADER = "steps,return,length"
+EPISODES_CSV_HEADER = "steps,return,length,milestones"
+_EPISODES_CSV_HEADER_V1 = "steps,return,length"  # files written before the milestones column (still read)
 
 
 class EpisodeCSVCallback(BaseCallback):
-    """Logs every finished episode as a row ``steps,return,length`` of a CSV file: the total env-step count
-    (over all envs) when the episode ended, its return and its length, from the ``info["episode"]`` that
-    SB3's ``Monitor`` sets at an episode's end (episodes of envs that are not ``Monitor``-wrapped are not
-    seen). This is the learning curve at episode resolution.
+    """Logs every finished episode as a row ``steps,return,length,milestones`` of a CSV file: the total
+    env-step count (over all envs) when the episode ended, its return and its length, from the
+    ``info["episode"]`` that SB3's ``Monitor`` sets at an episode's end (episodes of envs that are not
+    ``Monitor``-wrapped are not seen), and the tech-tree milestones it reached, ``;``-joined, from the
+    ``info["milestones"]`` of :class:`~vpt_rl.envs.wrappers.EpisodeStats` (empty without it). This is the
+    learning curve at episode resolution, and the milestone rates over training (the paper's Fig. 9).
 
     On construction, rows already in ``path`` with ``steps <= resume_steps`` are kept (a resumed run
     continues its curve; rows written after the checkpoint it resumes from are dropped). The file is
@@ -1250,15 +1253,17 @@ class EpisodeCSVCallback(BaseCallback):
     def __init__(self, path: Union[str, os.PathLike], resume_steps: Optional[int] = None, verbose: int = 0):
         super().__init__(verbose)
         self.path = os.fspath(path)
-        self.rows: List[Tuple[int, float, int]] = []
+        self.rows: List[Tuple[int, float, int, Tuple[str, ...]]] = []
         if resume_steps is not None and os.path.isfile(self.path):
-            self.rows = [r for r in read_episodes_csv(self.path) if r[0] <= int(resume_steps)]
+            self.rows = [r for r in read_episodes_csv(self.path, milestones=True) if r[0] <= int(resume_steps)]
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", ()):
             ep = info.get("episode") if isinstance(info, dict) else None
             if ep is not None:
-                self.rows.append((int(self.num_timesteps), float(ep["r"]), int(ep["l"])))
+                reached = info.get("milestones") or {}
+                names = tuple(k for k, v in reached.items() if v) if isinstance(reached, dict) else ()
+                self.rows.append((int(self.num_timesteps), float(ep["r"]), int(ep["l"]), names))
         return True
 
     def _on_rollout_end(self) -> None:
@@ -1269,7 +1274,7 @@ class EpisodeCSVCallback(BaseCallback):
 
     def flush(self) -> None:
         """Write every row so far to :attr:`path` (atomically)."""
-        text = EPISODES_CSV_HEADER + "\n" + "".join(f"{s},{r!r},{n}\n" for s, r, n in self.rows)
+        text = EPISODES_CSV_HEADER + "\n" + "".join(f"{s},{r!r},{n},{';'.join(m)}\n" for s, r, n, m in self.rows)
         d = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(d, exist_ok=True)
         tmp = os.path.join(d, f".{os.path.basename(self.path)}.{os.getpid()}.tmp")
@@ -1278,22 +1283,30 @@ class EpisodeCSVCallback(BaseCallback):
         os.replace(tmp, self.path)
 
 
-def read_episodes_csv(path: Union[str, os.PathLike]) -> List[Tuple[int, float, int]]:
-    """The rows ``(steps, return, length)`` of a file written by :class:`EpisodeCSVCallback`."""
+def read_episodes_csv(path: Union[str, os.PathLike], milestones: bool = False) -> List[tuple]:
+    """The rows of a file written by :class:`EpisodeCSVCallback`: ``(steps, return, length)``, or with
+    ``milestones=True`` ``(steps, return, length, (milestone, ...))`` (empty for files from before the
+    milestones column)."""
     with open(path) as f:
         lines = f.read().splitlines()
-    if not lines or lines[0].strip() != EPISODES_CSV_HEADER:
+    header = lines[0].strip() if lines else ""
+    if header not in (EPISODES_CSV_HEADER, _EPISODES_CSV_HEADER_V1):
         raise ValueError(f"{os.fspath(path)!r}: expected a CSV with header {EPISODES_CSV_HEADER!r}, "
                          f"got {lines[0] if lines else '(empty file)'!r}")
+    n_cols = header.count(",") + 1
     rows = []
     for k, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:
-            s, r, n = line.split(",")
-            rows.append((int(s), float(r), int(n)))
+            parts = line.split(",")
+            if len(parts) != n_cols:
+                raise ValueError
+            s, r, n = int(parts[0]), float(parts[1]), int(parts[2])
         except ValueError:
-            raise ValueError(f"{os.fspath(path)!r} line {k}: expected 'steps,return,length', got {line!r}") from None
+            raise ValueError(f"{os.fspath(path)!r} line {k}: expected {header!r}, got {line!r}") from None
+        names = tuple(m for m in parts[3].split(";") if m) if n_cols == 4 else ()
+        rows.append((s, r, n, names) if milestones else (s, r, n))
     return rows
 
 
@@ -1387,7 +1400,7 @@ def finetune_sb3(
     :param export: also write the official ``.model`` / ``.weights`` pair.
     :param callbacks: extra SB3 callbacks, run after the built-in progress/checkpoint callback.
     :param episodes_csv: path (relative paths are inside ``out_dir``) of a per-episode learning curve
-        written by :class:`EpisodeCSVCallback`: ``steps,return,length`` rows, ``steps`` = env steps over all
+        written by :class:`EpisodeCSVCallback`: ``steps,return,length,milestones`` rows, ``steps`` = env steps over all
         envs when the episode ended. Flushed before every checkpoint; on resume the rows up to the
         checkpoint's step count are kept, so the curve of a resumed run equals an uninterrupted one's rows.
     :param progress_desc: the progress bar's label.

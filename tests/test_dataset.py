@@ -147,3 +147,24 @@ def test_min_confidence_drops_exactly_the_pseudo_labels_below_the_threshold(tmp_
     assert torch.equal(img_half, img_all[keep])  # exactly the frames at or above the threshold, in order
     with pytest.raises(ValueError, match="min_confidence"):
         SequenceDataset([mp4], batch_size=1, seq_len=4, min_confidence=1.5)
+
+
+def test_max_segment_frames_keeps_exactly_the_first_frames_of_each_segment(tmp_path):
+    from vpt_rl.train.common import write_synthetic_segment
+
+    mp4 = write_synthetic_segment(tmp_path / "seg", 12, seed=5, press_prob=0.5)
+
+    def frames(limit):
+        ds = SequenceDataset([mp4], batch_size=1, seq_len=12, skip_null=False, pack=True, epochs=1,
+                             shuffle=False, max_segment_frames=limit)
+        batch = next(iter(make_loader(ds)))
+        return batch["img"][0][batch["mask"][0]], batch["first"][0]
+
+    all_img, _ = frames(None)
+    first5, first = frames(5)
+    assert len(all_img) == 12 and len({bytes(f.numpy()) for f in all_img}) == 12
+    assert torch.equal(first5, all_img[:5])  # the first 5 lines' frames, in order, and nothing after
+    assert bool(first[0]) and not bool(first[1:5].any())
+    assert torch.equal(frames(100)[0], all_img)  # a limit past the end reads the whole segment
+    with pytest.raises(ValueError, match="max_segment_frames"):
+        SequenceDataset([mp4], batch_size=1, seq_len=4, max_segment_frames=0)

@@ -301,3 +301,16 @@ def test_summary_and_table_carry_the_milestone_intervals():
     assert s["success"]["log"] == 0.3 and s["success_ci"]["log"] == pytest.approx([0.1078, 0.6032], abs=1e-4)
     assert s["return_ci95"] == pytest.approx([0.3 - 1.96 * s["sem_return"], 0.3 + 1.96 * s["sem_return"]])
     assert "30% (11-60)" in ev.format_table({"a": s})
+
+
+def test_milestone_curves_plot_one_panel_per_milestone_and_reject_mismatched_runs(tmp_path):
+    runs = {"pre": {"steps": [10, 20, 30], "returns": [1.0, 2.0, 0.0], "milestones": [["log"], ["log", "planks"], []]},
+            "rnd": {"steps": [15], "returns": [0.0]},  # no milestone column: return panel only
+            "empty": {"steps": [], "returns": [], "milestones": []}}
+    p = plots.plot_milestone_curves(runs, tmp_path / "f9.png", milestones=("log", "planks"))
+    w, h = _png_size(p)
+    assert w > 600 and h > 200  # three panels side by side
+    with pytest.raises(ValueError, match="2 milestone lists"):
+        plots.plot_milestone_curves({"x": {"steps": [1, 2, 3], "returns": [0, 0, 0], "milestones": [[], []]}},
+                                    tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()

@@ -88,7 +88,7 @@ class Counting:
 
 
 FAKES = {"record": fake_record, "idm": fake_idm, "label": fake_label, "bc": fake_bc, "rl": fake_rl, "eval": fake_eval}
-CFG = pl.PRESETS["smoke"].replace(episodes=4, n_labelled=1, eval_episodes=4)
+CFG = pl.PRESETS["smoke"].replace(episodes=4, n_labelled=1, eval_episodes=4, ft_steps=0)
 
 
 def run(out, counting, **kw):
@@ -103,7 +103,7 @@ def run(out, counting, **kw):
 def test_all_stages_run_in_order_and_write_markers(tmp_path):
     c = Counting(FAKES)
     res = run(tmp_path, c)
-    assert c.calls == ["record", "idm", "label", "bc", "rl", "eval"]  # split and report are the real ones
+    assert c.calls == ["record", "idm", "label", "bc", "rl", "eval"]  # split, finetune, report are the real ones
     assert list(res) == list(pl.STAGE_ORDER)
     for s in pl.STAGE_ORDER:
         m = json.loads(pl.marker_path(tmp_path, s).read_text())
@@ -248,7 +248,7 @@ def _png_size(path):
 def test_report_writes_tables_plots_and_the_comparison(tmp_path):
     run(tmp_path, Counting(FAKES))
     results = json.loads((tmp_path / "results.json").read_text())
-    assert list(results["agents"]) == list(pl.EVAL_AGENTS)
+    assert list(results["agents"]) == list(pl.eval_agents(CFG))
     assert results["milestones"] == ["log", "crafting_table", "stone_pickaxe"]
     # fake_eval: foundation+rl reaches stone_pickaxe (j = k = 2) only on even seeds -> 2 of 4
     assert results["agents"]["foundation+rl"]["success"]["stone_pickaxe"] == 0.5
@@ -261,9 +261,9 @@ def test_report_writes_tables_plots_and_the_comparison(tmp_path):
     assert cmp_["fraction_of_budget"] == 0.25 and cmp_["speed_target_met"] is False
     md = (tmp_path / "results.md").read_text()
     rows = [ln for ln in md.splitlines() if ln.startswith("| ") and "+-" in ln]
-    assert [r.split("|")[1].strip() for r in rows] == list(pl.EVAL_AGENTS)
+    assert [r.split("|")[1].strip() for r in rows] == list(pl.eval_agents(CFG))
     assert "| foundation+rl | 2.500 +- " in md and "50%" in md
-    for png in ("reward_curves.png", "milestones.png"):
+    for png in ("reward_curves.png", "rl_milestones.png", "milestones.png"):
         w, h = _png_size(tmp_path / "plots" / png)
         assert w > 300 and h > 200
     assert "oracle ablation" not in md
@@ -434,7 +434,7 @@ def test_smoke_preset_end_to_end_produces_every_artefact(tmp_path):
     acc = res["label"]["summary"]["accuracy"]
     assert 0.0 <= acc["keypress_accuracy"] <= 1.0
     # bc + rl: every policy checkpoint loads
-    for run_dir in ("foundation/foundation", "rl/pretrained/policy", "rl/random/policy"):
+    for run_dir in ("foundation/foundation", "finetuned/finetuned", "rl/pretrained/policy", "rl/random/policy"):
         load_policy(str(out / f"{run_dir}.model"), str(out / f"{run_dir}.weights"))
     assert list((out / "rl").rglob("events.out.tfevents.*")), "no TensorBoard logs"
     for run in ("pretrained", "random"):
@@ -444,14 +444,14 @@ def test_smoke_preset_end_to_end_produces_every_artefact(tmp_path):
         assert all(math.isfinite(r) and r >= 0 for r in curve["returns"])
     # eval + report
     results = json.loads((out / "results.json").read_text())
-    assert list(results["agents"]) == list(pl.EVAL_AGENTS)
+    assert list(results["agents"]) == list(pl.eval_agents(cfg)) and "foundation+bc" in results["agents"]
     for agent, r in results["agents"].items():
         assert r["episodes"] == cfg.eval_episodes, agent
         assert math.isfinite(r["mean_return"]) and all(0.0 <= v <= 1.0 for v in r["success"].values())
     assert results["agents"]["expert"]["success"]["log"] > 0.0  # the expert gets wood in 96 ticks
     md = (out / "results.md").read_text()
-    assert all(f"| {a} |" in md for a in pl.EVAL_AGENTS)
-    for png in ("reward_curves.png", "milestones.png"):
+    assert all(f"| {a} |" in md for a in pl.eval_agents(cfg))
+    for png in ("reward_curves.png", "rl_milestones.png", "milestones.png"):
         _png_size(out / "plots" / png)
     # a second run is a no-op
     again = pl.run_pipeline(out, "smoke", progress=False)
@@ -520,3 +520,35 @@ def test_labelled_split_is_recorded_contractor_like_and_the_video_split_as_plain
     # the labelled split's knobs are the recording's: changing the noise re-records
     assert pl.stage_config("record", cfg, "sb3", 0) != pl.stage_config(
         "record", cfg.replace(label_camera_noise=0.0), "sb3", 0)
+
+
+def test_finetune_stage_trains_from_the_foundation_on_the_early_game_and_rl_starts_from_it(tmp_path, monkeypatch):
+    import vpt_rl.train.bc as bc_train
+
+    seen = []
+
+    def fake_train_bc(args):
+        seen.append(args)
+        for suffix in (".model", ".weights"):
+            (Path(args.out_dir) / f"{args.name}{suffix}").write_bytes(b"x")
+
+    monkeypatch.setattr(bc_train, "train_bc", fake_train_bc)
+    off = pl.StageContext(out=tmp_path, cfg=CFG)
+    assert pl.stage_finetune(off) == {"skipped": True, "reason": "ft_steps = 0"} and not seen
+    assert off.rl_start_paths == off.foundation_paths and "foundation+bc" not in pl.eval_agents(CFG)
+    cfg = CFG.replace(ft_steps=7, ft_frames=50, ft_lr=2e-5)
+    ctx = pl.StageContext(out=tmp_path, cfg=cfg)
+    for p in ctx.foundation_paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"f")
+    summary = pl.stage_finetune(ctx)
+    (args,) = seen
+    assert args.init_model == str(ctx.foundation_paths[0]) and args.init_weights == str(ctx.foundation_paths[1])
+    assert (args.total_steps, args.max_segment_frames, args.lr) == (7, 50, 2e-5)
+    assert args.data == [str(ctx.unlabelled_dir)]
+    assert summary["model"] == str(ctx.finetuned_paths[0]) and ctx.rl_start_paths == ctx.finetuned_paths
+    assert pl.eval_agents(cfg) == ("foundation", "foundation+bc", "foundation+rl", "random-init+rl", "expert")
+    # its knobs re-run it, RL and evaluation, but nothing upstream
+    other = cfg.replace(ft_frames=60)
+    for stage, changes in (("finetune", True), ("rl", True), ("eval", True), ("bc", False)):
+        assert (pl.stage_config(stage, cfg, "sb3", 0) != pl.stage_config(stage, other, "sb3", 0)) is changes, stage

@@ -262,10 +262,12 @@ def test_finetune_episodes_csv_logs_each_episode_at_its_env_step_and_resumes(tmp
     # 3-tick episodes in 2 envs: both end at vec step 3, i.e. after 6 env steps in total
     rows = read_episodes_csv(out / "episodes.csv")
     assert [(r[0], r[2]) for r in rows] == [(6, 3), (6, 3)]
-    assert (out / "episodes.csv").read_text().splitlines()[0] == "steps,return,length"
+    assert (out / "episodes.csv").read_text().splitlines()[0] == "steps,return,length,milestones"
+    # 3 ticks get no log: each row names the milestones reached, none here
+    assert [r[3] for r in read_episodes_csv(out / "episodes.csv", milestones=True)] == [(), ()]
     # rows past the checkpoint (as after a crash between a flush and a checkpoint) are dropped on resume
     with open(out / "episodes.csv", "a") as f:
-        f.write("999,5.0,3\n")
+        f.write("999,5.0,3,log;planks\n")
     second = Count()
     finetune_sb3("vpt_rl/MineLite-v0", 16, callbacks=[second], **kw)
     assert second.steps == [10, 12, 14, 16]
@@ -302,3 +304,26 @@ def test_bf16_autocast_and_frozen_cnn_train_without_touching_the_cnn():
     assert all(k.dtype == torch.float32 for _, k, _ in model._last_states.policy)  # carried memory stays fp32
     replay = model.replay()  # bf16 replay of a bf16 rollout: close, not bit-exact (chunked vs stepwise matmuls)
     assert np.isfinite(replay["log_probs"]).all()
+
+
+def test_episodes_csv_names_the_milestones_of_each_episode_and_reads_old_files(tmp_path):
+    from vpt_rl.policies.sb3 import EpisodeCSVCallback, read_episodes_csv
+
+    cb = EpisodeCSVCallback(tmp_path / "ep.csv")
+    cb.num_timesteps = 40
+    cb.locals = {"infos": [{"episode": {"r": 1.5, "l": 20}, "milestones": {"log": True, "planks": False,
+                                                                            "crafting_table": True}},
+                           {"other": 1},  # an env mid-episode
+                           {"episode": {"r": 0.0, "l": 20}, "milestones": {"log": False}}]}
+    cb._on_step()
+    cb.flush()
+    assert (tmp_path / "ep.csv").read_text().splitlines() == [
+        "steps,return,length,milestones", "40,1.5,20,log;crafting_table", "40,0.0,20,"]
+    assert read_episodes_csv(tmp_path / "ep.csv", milestones=True) == [(40, 1.5, 20, ("log", "crafting_table")),
+                                                                       (40, 0.0, 20, ())]
+    assert read_episodes_csv(tmp_path / "ep.csv") == [(40, 1.5, 20), (40, 0.0, 20)]
+    (tmp_path / "old.csv").write_text("steps,return,length\n8,2.0,4\n")  # before the milestones column
+    assert read_episodes_csv(tmp_path / "old.csv", milestones=True) == [(8, 2.0, 4, ())]
+    (tmp_path / "bad.csv").write_text("steps,return,length,milestones\n8,2.0\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_episodes_csv(tmp_path / "bad.csv")

@@ -67,6 +67,9 @@ class PipelineConfig:
     """probability of a random action per tick in the expert (diversity)"""
     world_size: int = 64
     """MineLite world width = depth in blocks (48 tall) for recording, RL and evaluation (>= 16)"""
+    imitable: bool = True
+    """the expert finds trees from what the screen shows and crafts planks and a table after its first tree
+    (``vpt-rl record --imitable``): play a policy can clone from pixels; False: the privileged-state expert"""
     # split
     n_labelled: int = 4
     """episodes kept with their actions (the rest become unlabelled video)"""
@@ -104,6 +107,14 @@ class PipelineConfig:
     bc_labels: str = "idm"
     """what the foundation model is cloned from: "idm" (the IDM's pseudo-labels: the VPT recipe) or "true"
     (the recorded actions of the same videos: an oracle ablation that bypasses the IDM)"""
+    # finetune (optional; the paper's foundation -> early-game BC -> RL)
+    ft_steps: int = 0
+    """BC fine-tuning steps of the foundation model on the early game of the pseudo-labelled episodes
+    (0: no fine-tuning stage; RL and evaluation use the foundation model itself)"""
+    ft_frames: int = 400
+    """the early game: the first this many frames of each pseudo-labelled episode"""
+    ft_lr: float = 1e-4
+    """BC fine-tuning learning rate"""
     # rl
     rl_steps: int = 20000
     """env steps per RL run (the same budget for pretrained and random init)"""
@@ -144,7 +155,12 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
             raise ValueError(f"unknown pipeline knob {key!r}; expected one of: {', '.join(sorted(fields))}")
         default = getattr(PipelineConfig(), key)
         typ = type(default)
-        if isinstance(value, str) and typ is not str:
+        if isinstance(value, str) and typ is bool:
+            flag = value.strip().lower()
+            if flag not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"pipeline knob {key}={value!r}: expected true or false")
+            value = flag in ("true", "1", "yes")
+        elif isinstance(value, str) and typ is not str:
             try:
                 value = typ(float(value)) if typ is int and "." in value else typ(value)
             except ValueError:
@@ -153,7 +169,7 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
             value = float(value)
         if not isinstance(value, typ) or isinstance(value, bool) != isinstance(default, bool):
             raise ValueError(f"pipeline knob {key}={value!r}: expected a {typ.__name__}")
-        if typ in (int, float) and value < 0:
+        if typ in (int, float) and not isinstance(value, bool) and value < 0:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a value >= 0")
         if key in ("label_camera_noise", "bc_min_confidence", "expert_epsilon") and value > 1:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a probability in [0, 1]")
@@ -169,7 +185,8 @@ PRESETS: Dict[str, PipelineConfig] = {
     # CI-sized: a couple of short expert episodes, tiny nets, a few hundred RL steps (~2-4 min).
     "smoke": PipelineConfig(
         name="smoke", episodes=3, episode_ticks=160, n_labelled=1, idm_preset="micro_idm_motion", idm_steps=30,
-        idm_batch=2, label_batch=4, policy_preset="micro", bc_steps=30, bc_batch=2, bc_seq_len=8, rl_steps=256,
+        idm_batch=2, label_batch=4, policy_preset="micro", bc_steps=30, bc_batch=2, bc_seq_len=8, ft_steps=10,
+        ft_frames=64, rl_steps=256,
         rl_n_envs=2, rl_n_steps=64, rl_max_ticks=128, eval_episodes=3, eval_max_ticks=150, eval_batch=3,
     ),
     # The README quick start: well under an hour on 2 CPU cores.
@@ -193,16 +210,17 @@ PRESETS: Dict[str, PipelineConfig] = {
 # Stages
 # --------------------------------------------------------------------------------------------------
 
-STAGE_ORDER = ("record", "split", "idm", "label", "bc", "rl", "eval", "report")
+STAGE_ORDER = ("record", "split", "idm", "label", "bc", "finetune", "rl", "eval", "report")
 
 # knobs each stage reads itself; a stage's marker config holds its own knobs and those of its inputs
 STAGE_KNOBS: Dict[str, tuple] = {
     "record": ("episodes", "episode_ticks", "resolution", "expert_epsilon", "world_size", "n_labelled",
-               "label_camera_noise"),
+               "label_camera_noise", "imitable"),
     "split": ("n_labelled",),
     "idm": ("idm_preset", "idm_seq_len", "idm_steps", "idm_batch", "idm_lr"),
     "label": ("label_batch",),
     "bc": ("policy_preset", "bc_steps", "bc_batch", "bc_seq_len", "bc_lr", "bc_labels", "bc_min_confidence"),
+    "finetune": ("ft_steps", "ft_frames", "ft_lr"),
     "rl": ("rl_steps", "rl_n_envs", "rl_n_steps", "rl_max_ticks", "rl_lr", "kl_coef", "ent_coef_random"),
     "eval": ("eval_episodes", "eval_max_ticks", "eval_batch"),
     "report": (),
@@ -214,15 +232,22 @@ STAGE_INPUTS: Dict[str, tuple] = {
     "idm": ("split",),
     "label": ("split", "idm"),
     "bc": ("label",),
-    "rl": ("bc",),
-    "eval": ("bc", "rl"),
+    "finetune": ("bc",),
+    "rl": ("bc", "finetune"),
+    "eval": ("bc", "finetune", "rl"),
     "report": ("split", "label", "rl", "eval"),
 }
 # stages whose result depends on --backend
 BACKEND_STAGES = ("rl", "eval", "report")
 
 # the agents the eval stage compares, in table order
-EVAL_AGENTS = ("foundation", "foundation+rl", "random-init+rl", "expert")
+EVAL_AGENTS = ("foundation", "foundation+bc", "foundation+rl", "random-init+rl", "expert")
+"""``foundation+bc`` (the early-game fine-tuned foundation model) only when ``ft_steps > 0``"""
+
+
+def eval_agents(cfg: "PipelineConfig") -> tuple:
+    """The agents the eval stage scores under ``cfg``, in table order."""
+    return tuple(a for a in EVAL_AGENTS if a != "foundation+bc" or cfg.ft_steps > 0)
 
 
 @dataclass
@@ -261,6 +286,16 @@ class StageContext:
     @property
     def foundation_paths(self) -> tuple:
         return self.out / "foundation" / "foundation.model", self.out / "foundation" / "foundation.weights"
+
+    @property
+    def finetuned_paths(self) -> tuple:
+        return self.out / "finetuned" / "finetuned.model", self.out / "finetuned" / "finetuned.weights"
+
+    @property
+    def rl_start_paths(self) -> tuple:
+        """Where foundation+RL starts: the early-game fine-tuned model when ``ft_steps > 0``, else the
+        foundation model."""
+        return self.finetuned_paths if self.cfg.ft_steps > 0 else self.foundation_paths
 
     def rl_dir(self, run: str) -> Path:
         if run not in ("pretrained", "random"):
@@ -516,7 +551,7 @@ def stage_record(ctx: StageContext) -> Dict[str, Any]:
             "--seed", str(seed), "--epsilon", str(cfg.expert_epsilon), "--camera-noise", str(noise),
             "--alias", alias, "--resolution", f"{cfg.resolution}x{cfg.resolution}",
             "--world-size", str(cfg.world_size),
-        ]
+        ] + (["--imitable"] if cfg.imitable else [])
         rc = record_cmd.main(argv)
         if rc:
             raise PipelineError(f"`vpt-rl record {' '.join(argv)}` failed with exit status {rc}")
@@ -722,6 +757,34 @@ def stage_bc(ctx: StageContext) -> Dict[str, Any]:
     return out
 
 
+def stage_finetune(ctx: StageContext) -> Dict[str, Any]:
+    """Optional (``ft_steps > 0``): BC fine-tuning of the foundation model on a targeted set, the early game
+    (first ``ft_frames`` frames) of the same labelled videos, as the paper's foundation -> early-game BC ->
+    RL; into ``finetuned/finetuned.model`` + ``.weights``, which foundation+RL then starts from. With
+    ``ft_steps == 0`` nothing is trained and RL starts from the foundation model."""
+    from vpt_rl.train import bc as bc_train
+
+    cfg = ctx.cfg
+    model_path, weights_path = ctx.finetuned_paths
+    _prepare_dir(ctx, "finetune", model_path.parent)
+    if cfg.ft_steps <= 0:
+        return {"skipped": True, "reason": "ft_steps = 0"}
+    if cfg.ft_frames < 1:
+        raise PipelineError(f"ft_frames must be >= 1 frame of early game, got {cfg.ft_frames}")
+    fmodel, fweights = ctx.foundation_paths
+    _check_files(fmodel, fweights)
+    data_dir = ctx.truth_dir if cfg.bc_labels == "true" else ctx.unlabelled_dir
+    args = bc_train.Args(
+        data=[str(data_dir)], init_model=str(fmodel), init_weights=str(fweights), seq_len=cfg.bc_seq_len,
+        batch_size=cfg.bc_batch, total_steps=cfg.ft_steps, lr=cfg.ft_lr, warmup_steps=min(50, cfg.ft_steps // 10),
+        max_segment_frames=cfg.ft_frames, save_every=max(50, cfg.ft_steps // 4), seed=ctx.seed + 1,
+        min_label_confidence=cfg.bc_min_confidence, device="auto", out_dir=str(model_path.parent), name="finetuned")
+    bc_train.train_bc(args)
+    _check_files(model_path, weights_path)
+    return {"model": str(model_path), "weights": str(weights_path), "init": str(fmodel), "data": str(data_dir),
+            "frames_per_episode": cfg.ft_frames, "steps": cfg.ft_steps}
+
+
 def _check_files(*paths: Path) -> None:
     missing = [str(p) for p in paths if not Path(p).is_file()]
     if missing:
@@ -733,11 +796,12 @@ RL_SEED_OFFSET = 1000
 
 
 def stage_rl(ctx: StageContext) -> Dict[str, Any]:
-    """Fine-tune from the foundation model (KL to it, no entropy bonus) and from random init (entropy
+    """Fine-tune from the foundation model (or, with ``ft_steps > 0``, its early-game fine-tuned version; KL to
+    the model it starts from, no entropy bonus) and from random init (entropy
     bonus, no KL) with the same env-step budget; export each to ``.model``/``.weights`` and write its
     learning curve (episode return vs env steps) to ``rl/<run>/curve.json``."""
     cfg = ctx.cfg
-    fmodel, fweights = ctx.foundation_paths
+    fmodel, fweights = ctx.rl_start_paths
     runs = {
         "pretrained": dict(model=str(fmodel), weights=str(fweights), config=None, kl_coef=cfg.kl_coef, ent_coef=0.0),
         "random": dict(model=None, weights=None, config=cfg.policy_preset, kl_coef=0.0, ent_coef=cfg.ent_coef_random),
@@ -812,20 +876,19 @@ EPISODES_CSV = "episodes.csv"
 
 def read_learning_curve(run_dir: os.PathLike) -> Dict[str, Any]:
     """Episode return vs env steps of an RL run: from ``run_dir/episodes.csv`` (written by
-    :func:`vpt_rl.policies.sb3.finetune_sb3` with ``episodes_csv=``: ``steps,return,length``), else from SB3 Monitor CSVs
+    :func:`vpt_rl.policies.sb3.finetune_sb3` with ``episodes_csv=``: ``steps,return,length,milestones``; the
+    result then also has ``milestones``, the names each episode reached), else from SB3 Monitor CSVs
     (``*monitor.csv``: ``r,l,t`` rows; episodes of all envs ordered by wall time, lengths summed), else
     from TensorBoard: SB3's ``rollout/ep_rew_mean`` or Sample Factory's ``policy_stats/avg_episode_return``
     (the ``EpisodeStats`` wrapper's return) / ``policy_stats/avg_reward``, against env steps."""
     run_dir = Path(run_dir)
     ep_csv = run_dir / EPISODES_CSV
     if ep_csv.is_file():
-        steps, rets = [], []
-        for line in ep_csv.read_text().splitlines()[1:]:
-            if line.strip():
-                st, r, _ = line.split(",")
-                steps.append(int(st))
-                rets.append(float(r))
-        return {"steps": steps, "returns": rets, "source": EPISODES_CSV}
+        from vpt_rl.policies.sb3 import read_episodes_csv
+
+        rows = read_episodes_csv(ep_csv, milestones=True)
+        return {"steps": [r[0] for r in rows], "returns": [r[1] for r in rows],
+                "milestones": [list(r[3]) for r in rows], "source": EPISODES_CSV}
     rows = []
     for csv_path in sorted(run_dir.rglob("*monitor.csv")):
         with open(csv_path) as f:
@@ -884,10 +947,14 @@ def stage_eval(ctx: StageContext) -> Dict[str, Any]:
     cfg = ctx.cfg
     agents = {
         "foundation": ctx.foundation_paths,
+        **({"foundation+bc": ctx.finetuned_paths} if cfg.ft_steps > 0 else {}),
         "foundation+rl": ctx.rl_paths("pretrained"),
         "random-init+rl": ctx.rl_paths("random"),
         "expert": None,
     }
+    stale = ctx.eval_dir / f"{_safe('foundation+bc')}.json"
+    if cfg.ft_steps <= 0 and stale.is_file():
+        stale.unlink()  # from an earlier run with a fine-tuning stage
     summary = {}
     for name, paths in agents.items():
         # an agent's result is reused only for the same settings, upstream knobs and checkpoint file
@@ -927,7 +994,7 @@ def _eval_headline(res: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def stage_report(ctx: StageContext) -> Dict[str, Any]:
-    """Write ``results.json``, ``results.md`` and ``plots/{reward_curves,milestones}.png``."""
+    """Write ``results.json``, ``results.md`` and ``plots/{reward_curves,rl_milestones,milestones}.png``."""
     from vpt_rl import plots
 
     results = collect_results(ctx)
@@ -938,6 +1005,12 @@ def stage_report(ctx: StageContext) -> Dict[str, Any]:
               if run in results["rl"]}
     plots.plot_reward_curves(curves, ctx.plots_dir / "reward_curves.png",
                              title=f"MineLite tech-tree return vs env steps ({ctx.cfg.name} preset)")
+    runs = {label: results["rl"][run]["curve"] for run, label in (("pretrained", "foundation+RL (KL)"),
+                                                                    ("random", "random init+RL (entropy)"))
+            if run in results["rl"]}
+    plots.plot_milestone_curves(runs, ctx.plots_dir / "rl_milestones.png",
+                                title=f"RL fine-tuning, same env steps ({ctx.cfg.name} preset, "
+                                      f"{ctx.cfg.rl_max_ticks}-tick training episodes)")
     plots.plot_milestone_rates({a: r["success"] for a, r in results["agents"].items()},
                                ctx.plots_dir / "milestones.png", milestones=results["milestones"],
                                title=f"Milestone success rate over {ctx.cfg.eval_episodes} episodes "
@@ -950,7 +1023,7 @@ def collect_results(ctx: StageContext) -> Dict[str, Any]:
     from vpt_rl.evaluate import order_milestones
 
     agents = {}
-    for name in EVAL_AGENTS:
+    for name in eval_agents(ctx.cfg):
         p = ctx.eval_dir / f"{_safe(name)}.json"
         if p.is_file():
             res = json.loads(p.read_text())
@@ -1083,7 +1156,8 @@ def results_markdown(results: Mapping[str, Any]) -> str:
     if secs:
         lines += ["## Stage times (s)", "", "| " + " | ".join(secs) + " |", "|" + "---|" * len(secs),
                   "| " + " | ".join(_fmt(v) for v in secs.values()) + " |", ""]
-    lines += ["Plots: `plots/reward_curves.png`, `plots/milestones.png`.", ""]
+    lines += ["Plots: `plots/reward_curves.png`, `plots/rl_milestones.png` (return and milestone rates over RL "
+              "training, both arms), `plots/milestones.png`.", ""]
     return "\n".join(lines)
 
 
@@ -1093,6 +1167,7 @@ STAGES: Dict[str, StageFn] = {
     "idm": stage_idm,
     "label": stage_label,
     "bc": stage_bc,
+    "finetune": stage_finetune,
     "rl": stage_rl,
     "eval": stage_eval,
     "report": stage_report,

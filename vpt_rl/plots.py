@@ -2,10 +2,11 @@
 
 * :func:`plot_reward_curves` - episode return vs env steps of several RL runs, raw points faded and a
   moving average on top (pretrained vs random init);
-* :func:`plot_milestone_rates` - milestone success rate per agent as grouped bars, like the VPT paper's
-  Fig. 9.
+* :func:`plot_milestone_rates` - milestone success rate per agent as grouped bars;
+* :func:`plot_milestone_curves` - return and milestone rates over RL training, one panel per milestone and
+  one line per run, like the VPT paper's Fig. 9.
 
-Both write a PNG atomically and return its path.
+Each writes a PNG atomically and returns its path.
 """
 from __future__ import annotations
 
@@ -106,6 +107,64 @@ def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.Path
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.PathLike, *,
+                          milestones: Sequence[str] = ("log", "planks", "crafting_table", "wooden_pickaxe"),
+                          window: Optional[int] = None,
+                          title: str = "RL fine-tuning: return and milestone rates vs env steps") -> Path:
+    """The paper's Fig. 9 for our runs: one panel with each run's episode return, then one panel per
+    milestone with the share of a run's recent training episodes that reached it, all against env steps.
+
+    ``runs``: label -> ``{"steps": [...], "returns": [...], "milestones": [[name, ...], ...]}`` (one entry
+    per finished episode; ``milestones`` may be missing, then only the return panel has that run).
+    ``window``: episodes in each moving average (default: ~10% of the run's episodes).
+    """
+    plt = _pyplot()
+    panels = ["return"] + list(milestones)
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (label, run) in enumerate(runs.items()):
+        steps = np.asarray(run.get("steps", []), dtype=np.float64)
+        rets = np.asarray(run.get("returns", []), dtype=np.float64)
+        if steps.shape != rets.shape:
+            raise ValueError(f"run {label!r}: {steps.size} steps but {rets.size} returns")
+        ms = run.get("milestones")
+        if ms is not None and len(ms) != steps.size:
+            raise ValueError(f"run {label!r}: {steps.size} episodes but {len(ms)} milestone lists")
+        color = colors[k % len(colors)]
+        w = window or max(1, steps.size // 10)
+        for i, panel in enumerate(panels):
+            ax = axes[i // cols][i % cols]
+            if panel == "return":
+                y = rets
+            elif ms is None:
+                continue
+            else:
+                y = np.array([100.0 * (panel in set(m)) for m in ms], dtype=np.float64)
+            if steps.size:
+                ax.plot(steps, moving_average(y, w), color=color, lw=2, label=label)
+            else:
+                ax.plot([], [], color=color, label=f"{label} (no finished episode)")
+    for i, panel in enumerate(panels):
+        ax = axes[i // cols][i % cols]
+        ax.set_title("episode return" if panel == "return" else panel.replace("_", " "), fontsize=10)
+        ax.set_xlabel("env steps", fontsize=8)
+        ax.set_ylabel("return" if panel == "return" else "% of episodes", fontsize=8)
+        if panel != "return":
+            ax.set_ylim(-3, 103)
+        ax.grid(alpha=0.3)
+    for j in range(len(panels), rows * cols):
+        axes[j // cols][j % cols].axis("off")
+    axes[0][0].legend(loc="best", fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
     try:
         return _save(fig, path)
     finally:

@@ -98,11 +98,15 @@ class ScriptedExpert:
     :param varied_camera: vary the controller's turn style per sweep (gain 0.3-1.3, so some turns are slow
         and some overshoot and come back; per-sweep speed limits of 4 degrees up to ``max_turn``) and glance
         around while walking, as people do. False: the fixed proportional controller (gain 0.55).
+    :param imitable: find trees from what the screen shows (:meth:`chop_visible_tree`: turn until a trunk is
+        in view, walk straight at it, chop its lowest three logs, then craft planks and a first crafting table
+        at once) instead of walking an L-shaped path to the nearest trunk known from the world state, which
+        often is not on screen, and crafting only after six logs. Such play can be cloned from pixels.
     :raises ValueError: for ``epsilon`` or ``camera_noise`` outside [0, 1], or a non-positive ``max_turn``.
     """
 
     def __init__(self, env: Any, seed: int = 0, epsilon: float = 0.0, max_turn: float = 12.0, jitter: float = 0.25,
-                 camera_noise: float = 0.0, varied_camera: bool = True):
+                 camera_noise: float = 0.0, varied_camera: bool = True, imitable: bool = False):
         if not 0.0 <= float(epsilon) <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
         if not 0.0 <= float(camera_noise) <= 1.0:
@@ -118,6 +122,7 @@ class ScriptedExpert:
         self.jitter = float(jitter)
         self.camera_noise = float(camera_noise)
         self.varied_camera = bool(varied_camera)
+        self.imitable = bool(imitable)
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -648,6 +653,97 @@ class ScriptedExpert:
             got |= ok
         return got
 
+    def _trunks_in_view(self, radius: float = 20.0, half_fov: float = 40.0) -> List[Tuple[float, int, int, List[int]]]:
+        """Log columns one of whose lowest three logs is on screen and unoccluded: ``[(dist, x, z, ys)]``,
+        nearest first (on screen: within ``half_fov`` degrees of the view direction on both axes)."""
+        g = self.game
+        p, e = g.player, g.player.eye_pos
+        logs = np.argwhere(g.world.blocks == W.LOG)
+        if len(logs) == 0:
+            return []
+        d2 = (logs[:, 0] + 0.5 - e[0]) ** 2 + (logs[:, 2] + 0.5 - e[2]) ** 2
+        logs = logs[d2 <= radius * radius]
+        cols: Dict[Tuple[int, int], List[int]] = {}
+        for x, y, z in logs:
+            cols.setdefault((int(x), int(z)), []).append(int(y))
+        out = []
+        for (x, z), ys in cols.items():
+            ys = sorted(ys)
+            for y in ys[:3]:
+                yaw, pitch = _yaw_pitch_to(e, (x + 0.5, y + 0.5, z + 0.5))
+                if abs(_wrap(yaw - p.yaw)) < half_fov and abs(pitch - p.pitch) < half_fov and self.visible((x, y, z)):
+                    out.append((math.hypot(x + 0.5 - e[0], z + 0.5 - e[2]), x, z, ys))
+                    break
+        out.sort()
+        return out
+
+    def chop_visible_tree(self, max_logs: int = 3) -> Skill:
+        """Find a trunk the way a player does, from the screen: turn on the spot (one way, level gaze) until a
+        trunk is in view, walk straight at the nearest one in view keeping it centred, and chop its lowest
+        ``max_logs`` logs (those within a comfortable look up). Falls back to :meth:`chop_tree` when no trunk
+        shows up within a full turn."""
+        g = self.game
+        self.phase = "look for a tree"
+        direction = 1.0 if self.rng.random() < 0.5 else -1.0
+        speed = float(self.rng.uniform(6.0, self.max_turn))
+        seen = self._trunks_in_view()
+        turned = 0.0
+        while not seen and turned < 360.0:
+            pitch_move = float(np.clip(10.0 - g.player.pitch, -self.max_turn, self.max_turn) * 0.5)
+            yield {"camera": np.array([pitch_move, direction * speed]) + self.rng.normal(0.0, self.jitter, 2)}
+            turned += speed
+            seen = self._trunks_in_view()
+        if not seen:
+            return (yield from self.chop_tree())
+        _, x, z, ys = seen[0]
+        self.phase = "walk to tree"
+        base = np.array([x + 0.5, ys[0] + 0.5, z + 0.5])
+        best, since = float("inf"), 0
+        for _ in range(600):
+            if g.gui is not None:
+                yield from self.close_gui()
+            p = g.player.pos
+            dist = math.hypot(base[0] - p[0], base[2] - p[2])
+            if dist < 1.3:
+                break
+            # no headway for 40 ticks (a wall, a hole, a tree in the way): walk there the planned way
+            best, since = (dist, 0) if dist < best - 0.1 else (best, since + 1)
+            if since > 40:
+                return (yield from self.chop_tree())
+            cam, _ = self._look_at(base + np.array([0.0, 0.6, 0.0]))
+            yaw, _ = _yaw_pitch_to(g.player.eye_pos, base)
+            a: Action = {"camera": cam}
+            if abs(_wrap(yaw - g.player.yaw)) < 30:
+                a["forward"] = 1
+                # jump onto a one-block step in front
+                fx = int(math.floor(p[0] - math.sin(math.radians(g.player.yaw)) * 0.8))
+                fz = int(math.floor(p[2] + math.cos(math.radians(g.player.yaw)) * 0.8))
+                if (fx, fz) != (x, z) and self.solid(fx, self.feet_cell[1], fz) and g.player.on_ground:
+                    a["jump"] = 1
+            yield a
+        else:
+            return False
+        self.phase = "chop"
+        got = False
+        for yy in ys[:max_logs]:
+            if self.block(x, yy, z) != W.LOG:
+                continue
+            ok = yield from self.mine_block((x, yy, z), timeout=240)
+            got |= ok
+        return got
+
+    def craft_after_tree(self) -> Skill:
+        """In the inventory screen, right after a tree: planks from every log, and a crafting table when there
+        is none yet (the early-game routine players show; it makes each chopped tree end the same way)."""
+        self.phase = "craft planks"
+        if not (yield from self.open_inventory()):
+            return False
+        yield from self.craft([("oak_planks", self.count("oak_log"))])
+        if self.count("crafting_table") == 0 and self.find_near(W.CRAFTING_TABLE) is None:
+            yield from self.craft([("crafting_table", 1)])
+        yield from self.close_gui()
+        return True
+
     def craft_basics(self) -> Skill:
         """In the inventory screen: planks from every log, sticks, and crafting tables (2 if planks allow)."""
         self.phase = "craft planks"
@@ -769,7 +865,12 @@ class ScriptedExpert:
                 need = 3 + (2 if self.count("stick") < 2 else 0) + 4 * max(0, 2 - tables) + 8
                 if planks_potential < need:
                     self.phase = "logs"
-                    ok = yield from self.chop_tree()
+                    if self.imitable:
+                        ok = yield from self.chop_visible_tree()
+                        if ok and self.count("oak_log") > 0:
+                            ok = yield from self.craft_after_tree()
+                    else:
+                        ok = yield from self.chop_tree()
                 elif self.count("oak_log") > 0 or (self.count("stick") < 2) or not tables:
                     ok = yield from self.craft_basics()
                 else:
@@ -851,7 +952,7 @@ def make_expert_env(seed: int, max_ticks: int, resolution: Tuple[int, int] = (12
 def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[int, int] = (128, 128),
                        epsilon: float = 0.0, keep_frames: bool = False, render: bool = True,
                        expert_seed: Optional[int] = None, stop_at: Optional[str] = None, camera_noise: float = 0.0,
-                       **env_kwargs):
+                       imitable: bool = False, **env_kwargs):
     """Play one expert episode; returns ``(frames or None, actions, infos)``.
 
     ``infos[-1]["milestones"]`` maps each reached milestone item to the first tick it was held.
@@ -862,6 +963,7 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
     :param render: draw ``pov`` (False: blank frames, for fast benchmarks).
     :param stop_at: end the episode as soon as this milestone item is held (e.g. ``"stone_pickaxe"``).
     :param camera_noise: scene-independent camera moves per tick (see :class:`ScriptedExpert`).
+    :param imitable: find trees from the screen (see :class:`ScriptedExpert`).
     """
     if not isinstance(max_ticks, int) or max_ticks <= 0:
         raise ValueError(f"max_ticks must be a positive int, got {max_ticks!r}")
@@ -870,7 +972,7 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
     env = make_expert_env(seed, max_ticks, resolution, render, **env_kwargs)
     obs, info = env.reset(seed=seed)
     expert = ScriptedExpert(env, seed=seed if expert_seed is None else expert_seed, epsilon=epsilon,
-                            camera_noise=camera_noise)
+                            camera_noise=camera_noise, imitable=imitable)
     frames: Optional[List[np.ndarray]] = [] if keep_frames else None
     actions, infos = [], []
     for t in range(max_ticks):
@@ -889,16 +991,18 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
 
 def record_expert_episode(out_dir, seed: int, episode: int = 0, max_ticks: int = 6000, *,
                           segment_ticks: int = 6000, resolution: Tuple[int, int] = (128, 128), epsilon: float = 0.0,
-                          camera_noise: float = 0.0, alias: str = "expert", progress: bool = False, **env_kwargs):
+                          camera_noise: float = 0.0, imitable: bool = False, alias: str = "expert",
+                          progress: bool = False, **env_kwargs):
     """Record one expert episode in the contractor format under ``out_dir`` (see ``vpt_rl.data.recorder``).
 
     Segments are named ``minelite-<alias>-s<seed>-e<episode>-<k>``; returns the ``EpisodeRecording`` with
-    ``last_info["milestones"]``. ``camera_noise``: see :class:`ScriptedExpert` (contractor-like camera).
+    ``last_info["milestones"]``. ``camera_noise``: see :class:`ScriptedExpert` (contractor-like camera);
+    ``imitable``: the expert finds trees from the screen (see :class:`ScriptedExpert`).
     """
     from vpt_rl.data.recorder import record_episode, segment_name
 
     env = make_expert_env(seed, max_ticks, resolution, True, **env_kwargs)
-    expert = ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise)
+    expert = ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise, imitable=imitable)
     prefix = segment_name(alias, seed, episode, 0)[: -len("-000")]
     bar = None
     if progress:
@@ -916,7 +1020,7 @@ def record_expert_episode(out_dir, seed: int, episode: int = 0, max_ticks: int =
         res = record_episode(env, expert.act, Path(out_dir) / prefix, max_ticks, segment_ticks=segment_ticks,
                              reset_kwargs={"seed": seed}, on_tick=on_tick,
                              meta={"alias": alias, "seed": seed, "episode": episode, "epsilon": epsilon,
-                                   "camera_noise": camera_noise, "policy": "ScriptedExpert"})
+                                   "camera_noise": camera_noise, "imitable": imitable, "policy": "ScriptedExpert"})
     finally:
         if bar is not None:
             bar.close()

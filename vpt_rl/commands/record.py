@@ -96,6 +96,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="probability per tick of a scene-independent camera move (every mu-law bin of both axes, "
                         "pitch kept within +-70 deg; never in screens or while a block is half-mined): "
                         "contractor-like labelled data for the IDM (0.5 in the pipeline's labelled split)")
+    p.add_argument("--imitable", action="store_true",
+                   help="the expert finds trees from what the screen shows (turns until a trunk is in view, walks "
+                        "straight at it, chops its lowest three logs): play a policy can clone from pixels")
     p.add_argument("--alias", default="expert", help="the <alias> part of segment names")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
@@ -132,7 +135,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         res = record_expert_episode(out, seed=seed, episode=i, max_ticks=args.max_ticks,
                                     segment_ticks=args.segment_ticks, resolution=resolution,
-                                    epsilon=args.epsilon, camera_noise=args.camera_noise, alias=args.alias,
+                                    epsilon=args.epsilon, camera_noise=args.camera_noise, imitable=args.imitable,
+                                    alias=args.alias,
                                     progress=not args.no_progress, **env_kwargs)
         recorded += 1
         for k, v in (res.last_info.get("milestones") or {}).items():

@@ -92,6 +92,8 @@ class SequenceDataset(IterableDataset):
     :param resolution: (width, height) of the frames fed to the network.
     :param min_confidence: drop steps whose pseudo-label confidence (the ``idm_confidence`` that ``vpt-rl
         label`` writes on each line) is below this; true labels count as 1.0. 0 keeps everything.
+    :param max_segment_frames: read only the first this many frames (lines) of each segment, e.g. the early
+        game of each episode for a targeted fine-tuning set; ``None`` reads whole segments.
     """
 
     def __init__(
@@ -111,8 +113,12 @@ class SequenceDataset(IterableDataset):
         cursor: Optional[bool] = None,
         resolution: tuple = AGENT_RESOLUTION,
         min_confidence: float = 0.0,
+        max_segment_frames: Optional[int] = None,
     ):
         super().__init__()
+        if max_segment_frames is not None and int(max_segment_frames) < 1:
+            raise ValueError(f"max_segment_frames must be >= 1 or None (whole segments), got {max_segment_frames!r}")
+        self.max_segment_frames = None if max_segment_frames is None else int(max_segment_frames)
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
         self.min_confidence = float(min_confidence)
@@ -171,6 +177,8 @@ class SequenceDataset(IterableDataset):
                 first = True
                 for step in iter_segment(mp4, skip_null=self.skip_null, cursor=self.cursor,
                                          resolution=self.resolution):
+                    if self.max_segment_frames is not None and step.index >= self.max_segment_frames:
+                        break
                     if step.confidence < self.min_confidence:
                         continue
                     targets = _step_targets(step.env_action)

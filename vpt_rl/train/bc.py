@@ -104,6 +104,9 @@ class Args:
     min_label_confidence: float = 0.0
     """skip frames whose pseudo-label confidence (``idm_confidence``, written by ``vpt-rl label``: the
     probability the IDM gave its predicted buttons) is below this; true labels count as 1.0"""
+    max_segment_frames: Optional[int] = None
+    """train on the first this many frames of each segment only (a targeted early-game set for fine-tuning a
+    foundation model, as the paper's early-game BC); default: whole segments"""
     prior_init: bool = True
     """fresh nets only: start the action heads at the training labels' joint-action frequencies with
     near-zero weights (init_head_from_prior); the official demo's lr on a from-scratch small policy
@@ -341,7 +344,7 @@ def run_bc(args: Args):
     ds = SequenceDataset(segments, batch_size=args.batch_size, seq_len=seq_len, skip_null=True,
                          drop_agent_null=True, pack=True, epochs=None, shuffle=True,
                          seed=args.seed + 1000 * step, rank=rank, world_size=world,
-                         min_confidence=args.min_label_confidence)
+                         min_confidence=args.min_label_confidence, max_segment_frames=args.max_segment_frames)
     loader = iter(make_loader(ds, num_workers=args.num_workers))
     writer = summary_writer(out / "tb" if rank == 0 else None)
     history = []
