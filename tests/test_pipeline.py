@@ -505,21 +505,31 @@ def test_bench_summary_without_results_folder_says_nothing_was_run(tmp_path, cap
     assert bs.main(["--bench-dir", str(tmp_path / "nope")]) == 2
 
 
-def test_labelled_split_is_recorded_contractor_like_and_the_video_split_as_plain_expert_play(tmp_path):
-    cfg = CFG.replace(episodes=3, n_labelled=1, episode_ticks=40, label_camera_noise=0.5)
+def test_labelled_split_is_recorded_contractor_like_and_the_video_split_with_its_own_camera_noise(tmp_path):
+    cfg = CFG.replace(episodes=3, n_labelled=1, episode_ticks=40, label_camera_noise=0.5, video_camera_noise=0.2,
+                      imitable=True)
     ctx = pl.StageContext(out=tmp_path, cfg=cfg, seed=3)
     pl.stage_record(ctx)
     names = sorted(p.stem for p in pl.list_segments(ctx.recorded_dir))
     assert names == ["minelite-contractor-s0003-e0000-000", "minelite-expert-s0004-e0000-000",
                      "minelite-expert-s0005-e0001-000"]
     metas = {n: json.loads((ctx.recorded_dir / f"{n}-options.json").read_text()) for n in names}
-    assert [metas[n]["camera_noise"] for n in names] == [0.5, 0.0, 0.0]
+    assert [metas[n]["camera_noise"] for n in names] == [0.5, 0.2, 0.2]
+    assert all(metas[n]["imitable"] is True for n in names)
     summary = pl.stage_split(ctx)
     assert summary["labelled_episodes"] == ["minelite-contractor-s0003-e0000"]
     assert summary["unlabelled_episodes"] == ["minelite-expert-s0004-e0000", "minelite-expert-s0005-e0001"]
-    # the labelled split's knobs are the recording's: changing the noise re-records
-    assert pl.stage_config("record", cfg, "sb3", 0) != pl.stage_config(
-        "record", cfg.replace(label_camera_noise=0.0), "sb3", 0)
+    # the splits' knobs are the recording's: changing either noise or the expert re-records
+    for change in (dict(label_camera_noise=0.0), dict(video_camera_noise=0.0), dict(imitable=False)):
+        assert pl.stage_config("record", cfg, "sb3", 0) != pl.stage_config("record", cfg.replace(**change), "sb3", 0)
+
+
+def test_boolean_knobs_parse_from_text_and_refuse_anything_else():
+    assert CFG.replace(imitable="false").imitable is False and CFG.replace(imitable="True").imitable is True
+    with pytest.raises(ValueError, match="imitable='maybe': expected true or false"):
+        CFG.replace(imitable="maybe")
+    with pytest.raises(ValueError, match="video_camera_noise=1.5"):
+        CFG.replace(video_camera_noise=1.5)
 
 
 def test_finetune_stage_trains_from_the_foundation_on_the_early_game_and_rl_starts_from_it(tmp_path, monkeypatch):

@@ -77,6 +77,10 @@ class PipelineConfig:
     """camera noise of the labelled episodes (``vpt-rl record --camera-noise``): the labelled split is
     recorded contractor-like, with scene-independent camera moves, so that the IDM learns to read image
     motion; the unlabelled split is plain expert play (0: both plain)"""
+    video_camera_noise: float = 0.0
+    """camera noise of the unlabelled (video) split: a little scene-independent camera motion that the expert
+    then corrects shows the foundation model how to recover when its view drifts (DART-style noise
+    injection; 0: plain expert play)"""
     # idm
     idm_preset: str = "tiny_idm"
     """IDM config preset (vpt_rl.model.IDM_PRESETS)"""
@@ -171,7 +175,7 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a {typ.__name__}")
         if typ in (int, float) and not isinstance(value, bool) and value < 0:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a value >= 0")
-        if key in ("label_camera_noise", "bc_min_confidence", "expert_epsilon") and value > 1:
+        if key in ("label_camera_noise", "video_camera_noise", "bc_min_confidence", "expert_epsilon") and value > 1:
             raise ValueError(f"pipeline knob {key}={value!r}: expected a probability in [0, 1]")
         if key == "bc_labels" and value not in BC_LABELS:
             raise ValueError(f"pipeline knob bc_labels={value!r}: expected one of {', '.join(BC_LABELS)}")
@@ -189,16 +193,18 @@ PRESETS: Dict[str, PipelineConfig] = {
         ft_frames=64, rl_steps=256,
         rl_n_envs=2, rl_n_steps=64, rl_max_ticks=128, eval_episodes=3, eval_max_ticks=150, eval_batch=3,
     ),
-    # The README quick start: well under an hour on 2 CPU cores.
+    # The README quick start: about half an hour on 2 CPU cores (docs/experiments/2026-12-02-bc-recipe.md).
     "small": PipelineConfig(
-        name="small", episodes=50, episode_ticks=1500, n_labelled=32, idm_preset="micro_idm_motion",
-        idm_seq_len=32, idm_steps=1000, idm_batch=2, idm_lr=1e-3, label_batch=8, policy_preset="micro", bc_steps=2000, bc_batch=4, bc_seq_len=16,
-        bc_lr=3e-4, rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=300, rl_lr=1e-4, eval_episodes=10,
-        eval_max_ticks=1500, eval_batch=5,
+        name="small", episodes=60, episode_ticks=1500, n_labelled=28, video_camera_noise=0.15,
+        idm_preset="micro_idm_motion", idm_seq_len=32, idm_steps=800, idm_batch=2, idm_lr=1e-3, label_batch=8,
+        policy_preset="mini", bc_steps=2000, bc_batch=4, bc_seq_len=16, bc_lr=3e-4, ft_frames=500,
+        rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=300, rl_lr=1e-4, eval_episodes=30,
+        eval_max_ticks=1500, eval_batch=10,
     ),
     # Runs worth a GPU.
     "full": PipelineConfig(
-        name="full", episodes=400, episode_ticks=6000, n_labelled=40, idm_preset="tiny_idm_motion",
+        name="full", episodes=400, episode_ticks=6000, n_labelled=40, video_camera_noise=0.15,
+        idm_preset="tiny_idm_motion",
         idm_steps=20000,
         idm_batch=16, policy_preset="tiny", bc_steps=50000, bc_batch=32, bc_seq_len=64, rl_steps=2_000_000,
         rl_n_envs=16, rl_n_steps=256, rl_max_ticks=6000, rl_lr=2e-5, eval_episodes=200,
@@ -215,7 +221,7 @@ STAGE_ORDER = ("record", "split", "idm", "label", "bc", "finetune", "rl", "eval"
 # knobs each stage reads itself; a stage's marker config holds its own knobs and those of its inputs
 STAGE_KNOBS: Dict[str, tuple] = {
     "record": ("episodes", "episode_ticks", "resolution", "expert_epsilon", "world_size", "n_labelled",
-               "label_camera_noise", "imitable"),
+               "label_camera_noise", "video_camera_noise", "imitable"),
     "split": ("n_labelled",),
     "idm": ("idm_preset", "idm_seq_len", "idm_steps", "idm_batch", "idm_lr"),
     "label": ("label_batch",),
@@ -535,7 +541,8 @@ LABELLED_ALIAS = "contractor"
 def stage_record(ctx: StageContext) -> Dict[str, Any]:
     """Record ``cfg.episodes`` scripted-expert episodes into ``data/recorded``: the first ``n_labelled``
     world seeds contractor-like (alias ``contractor``, ``--camera-noise cfg.label_camera_noise``), the
-    others as plain expert play (alias ``expert``), each with its own world seed. An interrupted recording
+    others as expert play (alias ``expert``, ``--camera-noise cfg.video_camera_noise``), each with its own
+    world seed; with ``imitable`` the expert finds trees from the screen. An interrupted recording
     resumes per episode; recordings made with other knobs (or ``--force``) are deleted first."""
     cfg = ctx.cfg
     _prepare_dir(ctx, "record", ctx.recorded_dir)
@@ -543,7 +550,7 @@ def stage_record(ctx: StageContext) -> Dict[str, Any]:
 
     n_lab = min(max(cfg.n_labelled, 0), cfg.episodes)
     for alias, n, seed, noise in ((LABELLED_ALIAS, n_lab, ctx.seed, cfg.label_camera_noise),
-                                  ("expert", cfg.episodes - n_lab, ctx.seed + n_lab, 0.0)):
+                                  ("expert", cfg.episodes - n_lab, ctx.seed + n_lab, cfg.video_camera_noise)):
         if n <= 0:
             continue
         argv = [

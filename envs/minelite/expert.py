@@ -952,7 +952,7 @@ def make_expert_env(seed: int, max_ticks: int, resolution: Tuple[int, int] = (12
 def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[int, int] = (128, 128),
                        epsilon: float = 0.0, keep_frames: bool = False, render: bool = True,
                        expert_seed: Optional[int] = None, stop_at: Optional[str] = None, camera_noise: float = 0.0,
-                       imitable: bool = False, **env_kwargs):
+                       imitable: bool = False, varied_camera: bool = True, **env_kwargs):
     """Play one expert episode; returns ``(frames or None, actions, infos)``.
 
     ``infos[-1]["milestones"]`` maps each reached milestone item to the first tick it was held.
@@ -964,6 +964,7 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
     :param stop_at: end the episode as soon as this milestone item is held (e.g. ``"stone_pickaxe"``).
     :param camera_noise: scene-independent camera moves per tick (see :class:`ScriptedExpert`).
     :param imitable: find trees from the screen (see :class:`ScriptedExpert`).
+    :param varied_camera: vary the turn style (see :class:`ScriptedExpert`); False: one steady controller.
     """
     if not isinstance(max_ticks, int) or max_ticks <= 0:
         raise ValueError(f"max_ticks must be a positive int, got {max_ticks!r}")
@@ -972,7 +973,7 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
     env = make_expert_env(seed, max_ticks, resolution, render, **env_kwargs)
     obs, info = env.reset(seed=seed)
     expert = ScriptedExpert(env, seed=seed if expert_seed is None else expert_seed, epsilon=epsilon,
-                            camera_noise=camera_noise, imitable=imitable)
+                            camera_noise=camera_noise, imitable=imitable, varied_camera=varied_camera)
     frames: Optional[List[np.ndarray]] = [] if keep_frames else None
     actions, infos = [], []
     for t in range(max_ticks):
@@ -991,18 +992,20 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
 
 def record_expert_episode(out_dir, seed: int, episode: int = 0, max_ticks: int = 6000, *,
                           segment_ticks: int = 6000, resolution: Tuple[int, int] = (128, 128), epsilon: float = 0.0,
-                          camera_noise: float = 0.0, imitable: bool = False, alias: str = "expert",
-                          progress: bool = False, **env_kwargs):
+                          camera_noise: float = 0.0, imitable: bool = False, varied_camera: bool = True,
+                          alias: str = "expert", progress: bool = False, **env_kwargs):
     """Record one expert episode in the contractor format under ``out_dir`` (see ``vpt_rl.data.recorder``).
 
     Segments are named ``minelite-<alias>-s<seed>-e<episode>-<k>``; returns the ``EpisodeRecording`` with
     ``last_info["milestones"]``. ``camera_noise``: see :class:`ScriptedExpert` (contractor-like camera);
-    ``imitable``: the expert finds trees from the screen (see :class:`ScriptedExpert`).
+    ``imitable``: the expert finds trees from the screen; ``varied_camera``: its turn style varies (see
+    :class:`ScriptedExpert`).
     """
     from vpt_rl.data.recorder import record_episode, segment_name
 
     env = make_expert_env(seed, max_ticks, resolution, True, **env_kwargs)
-    expert = ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise, imitable=imitable)
+    expert = ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise, imitable=imitable,
+                            varied_camera=varied_camera)
     prefix = segment_name(alias, seed, episode, 0)[: -len("-000")]
     bar = None
     if progress:
@@ -1020,7 +1023,8 @@ def record_expert_episode(out_dir, seed: int, episode: int = 0, max_ticks: int =
         res = record_episode(env, expert.act, Path(out_dir) / prefix, max_ticks, segment_ticks=segment_ticks,
                              reset_kwargs={"seed": seed}, on_tick=on_tick,
                              meta={"alias": alias, "seed": seed, "episode": episode, "epsilon": epsilon,
-                                   "camera_noise": camera_noise, "imitable": imitable, "policy": "ScriptedExpert"})
+                                   "camera_noise": camera_noise, "imitable": imitable,
+                                   "varied_camera": varied_camera, "policy": "ScriptedExpert"})
     finally:
         if bar is not None:
             bar.close()

@@ -99,6 +99,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--imitable", action="store_true",
                    help="the expert finds trees from what the screen shows (turns until a trunk is in view, walks "
                         "straight at it, chops its lowest three logs): play a policy can clone from pixels")
+    p.add_argument("--steady-camera", action="store_true",
+                   help="one steady turn controller instead of the varied turn styles and glances (calmer play to "
+                        "clone; the IDM's labelled data wants the varied style)")
     p.add_argument("--alias", default="expert", help="the <alias> part of segment names")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
@@ -136,6 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         res = record_expert_episode(out, seed=seed, episode=i, max_ticks=args.max_ticks,
                                     segment_ticks=args.segment_ticks, resolution=resolution,
                                     epsilon=args.epsilon, camera_noise=args.camera_noise, imitable=args.imitable,
+                                    varied_camera=not args.steady_camera,
                                     alias=args.alias,
                                     progress=not args.no_progress, **env_kwargs)
         recorded += 1
