@@ -1,8 +1,9 @@
 """Random init vs pretrained: the VPT recipe end to end on MineLite, at the `small` preset by default.
 
 Runs ``vpt-rl pipeline`` (every stage; stages already done in ``--out`` are skipped, so an interrupted
-benchmark resumes) and writes ``benchmarks/results/rl_comparison.json`` plus the two plots
-``benchmarks/results/rl_comparison_reward_curves.png`` and ``rl_comparison_milestones.png``.
+benchmark resumes) and writes ``benchmarks/results/rl_comparison.json`` plus the plots
+``benchmarks/results/rl_comparison_reward_curves.png``, ``rl_comparison_rl_milestones.png`` (return and
+milestone rates over RL training for both arms, the paper's Fig. 9) and ``rl_comparison_milestones.png``.
 
     python benchmarks/bench_rl_comparison.py                       # small preset (~30-60 min on 2 cores)
     python benchmarks/bench_rl_comparison.py --preset smoke        # a few minutes, numbers meaningless
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
 
     res_dir = Path(args.results)
     res_dir.mkdir(parents=True, exist_ok=True)
-    for png in ("reward_curves", "milestones"):
+    for png in ("reward_curves", "rl_milestones", "milestones"):
         shutil.copyfile(out / "plots" / f"{png}.png", res_dir / f"{args.name}_{png}.png")
     cmp_ = results["comparison"]
     agents = results["agents"]
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
         "config": results["config"],
         "agents": agents,
         "comparison": cmp_,
+        "recipe_checks": results.get("recipe_checks"),
+        "rl_curves": {run: r.get("curve") for run, r in (results.get("rl") or {}).items()},
         "stage_seconds": results.get("stage_seconds"),
         "pipeline_out": str(out),
     }

@@ -562,3 +562,21 @@ def test_finetune_stage_trains_from_the_foundation_on_the_early_game_and_rl_star
     other = cfg.replace(ft_frames=60)
     for stage, changes in (("finetune", True), ("rl", True), ("eval", True), ("bc", False)):
         assert (pl.stage_config(stage, cfg, "sb3", 0) != pl.stage_config(stage, other, "sb3", 0)) is changes, stage
+
+
+def test_recipe_checks_judge_each_target_on_the_agents_present():
+    def agent(ret, **rates):
+        return {"mean_return": ret, "success": {"log": 0.0, "planks": 0.0, "crafting_table": 0.0, **rates}}
+
+    agents = {"foundation": agent(0.5, log=0.8, planks=0.49, crafting_table=0.2),
+              "foundation+rl": agent(0.4, log=0.9, crafting_table=0.4),
+              "random-init+rl": agent(0.1, log=0.1)}
+    checks = {c["check"].split(" (")[0]: (c["measured"], c["met"]) for c in pl.recipe_checks(agents)}
+    assert checks == {
+        "zero-shot foundation: log": ("80%", True), "zero-shot foundation: planks": ("49%", False),
+        "zero-shot foundation: crafting_table": ("20%", True), "foundation+RL mean return": ("0.400", False),
+        "foundation+RL: crafting_table": ("40%", True), "random-init+RL: log": ("10%", True),
+        "random-init+RL mean return": ("0.100", True)}
+    only = pl.recipe_checks({"random-init+rl": agent(0.2, log=0.3)})
+    assert [(c["check"], c["met"]) for c in only] == [("random-init+RL: log", False),
+                                                       ("random-init+RL mean return", False)]

@@ -1060,7 +1060,41 @@ def collect_results(ctx: StageContext) -> Dict[str, Any]:
         "agents": agents,
         "rl": rl,
         "comparison": compare_runs(agents, rl),
+        "recipe_checks": recipe_checks(agents),
     }
+
+
+def recipe_checks(agents: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """The VPT recipe's checks on the evaluated agents (those present): the zero-shot foundation model
+    plays (log >= 80%, planks >= 50%, crafting table >= 20% of episodes), RL from it keeps at least its
+    return and makes a crafting table in >= 40%, and random init with the same RL budget earns nothing
+    (log <= 10%, mean return <= 0.1). Rates are point estimates; the table beside it has their intervals."""
+    out: List[Dict[str, Any]] = []
+
+    def rate(agent: str, m: str) -> Optional[float]:
+        a = agents.get(agent)
+        return None if a is None else a["success"].get(m)
+
+    def add(check: str, value: Optional[float], target: str, met: bool, pct: bool = True) -> None:
+        if value is not None:
+            out.append({"check": check, "measured": f"{100 * value:.0f}%" if pct else f"{value:.3f}",
+                        "target": target, "met": bool(met)})
+
+    for m, lo in (("log", 0.8), ("planks", 0.5), ("crafting_table", 0.2)):
+        v = rate("foundation", m)
+        add(f"zero-shot foundation: {m}", v, f">= {100 * lo:.0f}%", v is not None and v >= lo)
+    f, r = agents.get("foundation"), agents.get("foundation+rl")
+    if f and r:
+        add("foundation+RL mean return (zero-shot: {:.3f})".format(f["mean_return"]), r["mean_return"],
+            ">= zero-shot", r["mean_return"] >= f["mean_return"], pct=False)
+    v = rate("foundation+rl", "crafting_table")
+    add("foundation+RL: crafting_table", v, ">= 40%", v is not None and v >= 0.4)
+    v = rate("random-init+rl", "log")
+    add("random-init+RL: log", v, "<= 10%", v is not None and v <= 0.1)
+    rnd = agents.get("random-init+rl")
+    if rnd:
+        add("random-init+RL mean return", rnd["mean_return"], "<= 0.1", rnd["mean_return"] <= 0.1, pct=False)
+    return out
 
 
 def compare_runs(agents: Mapping[str, Any], rl: Mapping[str, Any], milestone: str = "stone_pickaxe") -> Dict[str, Any]:
@@ -1144,6 +1178,12 @@ def results_markdown(results: Mapping[str, Any]) -> str:
                          f"{_fmt(cmp_.get('budget_steps'))} env steps (target <= 1/10: "
                          + ("met)" if cmp_.get("speed_target_met") else "not met)" if cmp_.get("random_init_learned")
                             else "not shown: random init earned no reward, so there is no return to reach)"))
+        lines.append("")
+    checks = recipe_checks(agents)
+    if checks:
+        lines += ["## The recipe's targets", "", "| check | measured | target | |", "|---|---|---|---|"]
+        lines += [f"| {c['check']} | {c['measured']} | {c['target']} | {'met' if c['met'] else 'not met'} |"
+                  for c in checks]
         lines.append("")
     acc = results.get("pseudo_labels") or {}
     data = results.get("data") or {}
