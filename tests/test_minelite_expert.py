@@ -126,3 +126,39 @@ def test_milestone_names_are_minecraft_items():
     from vpt_rl.envs.minelite.items import ITEM_NAMES
 
     assert set(MILESTONES) <= set(ITEM_NAMES)
+
+
+def _phase_runs(infos):
+    runs = []
+    for info in infos:
+        if not runs or runs[-1] != info["phase"]:
+            runs.append(info["phase"])
+    return runs
+
+
+@pytest.mark.parametrize("seed", [304, 307, 311])
+def test_imitable_expert_walks_to_a_trunk_it_sees_and_crafts_after_its_first_tree(seed):
+    from vpt_rl.envs.minelite import world as W
+
+    env = make_expert_env(seed, 500, (128, 128), False)
+    env.reset(seed=seed)
+    ex = ScriptedExpert(env, seed=seed, imitable=True)
+    g = ex.game
+    first_walk, infos = None, []
+    for t in range(500):
+        env.step(ex.act())
+        ex._note_milestones()
+        infos.append({"phase": ex.phase})
+        if first_walk is None and ex.phase == "walk to tree":
+            first_walk = [c for c in ex._trunks_in_view()]
+    # when it starts walking, a trunk is on screen (the one it walks at is the nearest of them)
+    assert first_walk, "walked to a tree that was not in view"
+    assert W.LOG in g.world.blocks  # sanity: a forest
+    m = ex.milestones
+    # planks and a crafting table right after the first tree (within 300 ticks of play), in tech-tree order
+    assert m["oak_log"] < m["oak_planks"] < m["crafting_table"] < 300, m
+    assert _phase_runs(infos)[:4] in (["start", "look for a tree", "walk to tree", "chop"],
+                                      ["start", "walk to tree", "chop", "craft planks"])
+    # the privileged-state expert crafts only after six logs: no planks yet at 500 ticks on these seeds
+    _, _, plain = run_expert_episode(seed, 500, render=False)
+    assert "oak_planks" not in plain[-1]["milestones"]
