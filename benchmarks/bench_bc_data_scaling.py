@@ -134,12 +134,20 @@ def run(args: Args) -> dict:
             row["finetuned"] = _evaluate(args, ft, out / "eval_finetuned.json")
         row["seconds"] = round(time.time() - t0, 1)
         rows.append(row)
+        _write(args, rows)  # after every size, so that a stopped run keeps what it measured
         print(f"{n:3d} episodes ({row['frames']} frames): zero-shot "
               + ", ".join(f"{m} {row['zero_shot']['success'][m]:.0%}" for m in SHOWN)
               + ("" if "finetuned" not in row else "; fine-tuned " + ", ".join(
                   f"{m} {row['finetuned']['success'][m]:.0%}" for m in SHOWN)), flush=True)
+    return _write(args, rows)
+
+
+def _write(args: Args, rows: list) -> dict:
+    import platform
+
     results = {"benchmark": "bc_data_scaling", "args": asdict(args), "rows": rows,
-               "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__}
+               "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+               "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, torch threads {args.threads}"}
     path = Path(args.results)
     atomic_write_text(path, json.dumps(results, indent=1))
     plot(results, path.with_suffix(".png"))
