@@ -122,7 +122,8 @@ def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.P
 
     ``runs``: label -> ``{"steps": [...], "returns": [...], "milestones": [[name, ...], ...]}`` (one entry
     per finished episode; ``milestones`` may be missing, then only the return panel has that run).
-    ``window``: episodes in each moving average (default: ~10% of the run's episodes).
+    Episodes that end at the same env step (parallel envs) are averaged into one point; ``window``: points
+    in each moving average (default: ~10% of them).
     """
     plt = _pyplot()
     panels = ["return"] + list(milestones)
@@ -139,7 +140,9 @@ def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.P
         if ms is not None and len(ms) != steps.size:
             raise ValueError(f"run {label!r}: {steps.size} episodes but {len(ms)} milestone lists")
         color = colors[k % len(colors)]
-        w = window or max(1, steps.size // 10)
+        # episodes of parallel envs often end at the same env step: average them into one point first
+        xs, inv = np.unique(steps, return_inverse=True)
+        w = window or max(1, xs.size // 10)
         for i, panel in enumerate(panels):
             ax = axes[i // cols][i % cols]
             if panel == "return":
@@ -149,7 +152,8 @@ def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.P
             else:
                 y = np.array([100.0 * (panel in set(m)) for m in ms], dtype=np.float64)
             if steps.size:
-                ax.plot(steps, moving_average(y, w), color=color, lw=2, label=label)
+                per_step = np.bincount(inv, weights=y) / np.bincount(inv)
+                ax.plot(xs, moving_average(per_step, w), "o-", ms=3, color=color, lw=2, label=label)
             else:
                 ax.plot([], [], color=color, label=f"{label} (no finished episode)")
     for i, panel in enumerate(panels):
