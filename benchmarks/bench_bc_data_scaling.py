@@ -145,7 +145,13 @@ def run(args: Args) -> dict:
 def _write(args: Args, rows: list) -> dict:
     import platform
 
-    results = {"benchmark": "bc_data_scaling", "args": asdict(args), "rows": rows,
+    headline = {}
+    for r in rows:
+        for kind in ("zero_shot", "finetuned"):
+            if kind in r:
+                for m in ("log", "planks", "crafting_table"):
+                    headline[f"{m}[{kind}, {r['episodes']} episodes]"] = r[kind]["success"][m]
+    results = {"benchmark": "bc_data_scaling", "headline": headline, "args": asdict(args), "rows": rows,
                "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
                "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, torch threads {args.threads}"}
     path = Path(args.results)

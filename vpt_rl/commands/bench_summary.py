@@ -27,7 +27,7 @@ MAX_ROWS = 14
 # benchmark name (bench_<name>.py) -> section; names not listed go to "Other"
 SECTIONS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("Speed", ("inference", "actions", "minelite", "wrappers", "loader", "sb3", "sample_factory")),
-    ("Data efficiency", ("idm_data_efficiency", "idm_camera", "idm", "bc")),
+    ("Data efficiency", ("idm_data_efficiency", "idm_camera", "idm", "bc", "bc_data_scaling")),
     ("RL", ("rl_comparison", "expert")),
 )
 _SKIP_KEYS = {"args", "argv", "config", "command", "env", "versions", "machine", "date", "python", "torch",
