@@ -22,6 +22,8 @@ Run::
 from __future__ import annotations
 
 import json
+import os
+import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -143,8 +145,6 @@ def run(args: Args) -> dict:
 
 
 def _write(args: Args, rows: list) -> dict:
-    import platform
-
     headline = {}
     for r in rows:
         for kind in ("zero_shot", "finetuned"):
@@ -153,7 +153,7 @@ def _write(args: Args, rows: list) -> dict:
                     headline[f"{m}[{kind}, {r['episodes']} episodes]"] = r[kind]["success"][m]
     results = {"benchmark": "bc_data_scaling", "headline": headline, "args": asdict(args), "rows": rows,
                "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
-               "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, torch threads {args.threads}"}
+               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}"}
     path = Path(args.results)
     atomic_write_text(path, json.dumps(results, indent=1))
     plot(results, path.with_suffix(".png"))
