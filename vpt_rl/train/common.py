@@ -19,6 +19,8 @@ from typing import Any, Optional, Sequence, Union, get_type_hints
 import numpy as np
 import torch
 
+from vpt_rl.atomic import atomic_torch_save, atomic_write_text  # noqa: F401  (re-exported)
+
 # ---------------------------------------------------------------------------------------------------
 # CleanRL-style Args: a dataclass with a docstring per field, parsed with argparse
 
@@ -123,39 +125,6 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ra
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, max(0.0, (step - warmup_steps) / span))
     return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def atomic_write_text(path: Union[str, Path], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_torch_save(obj: Any, path: Union[str, Path]) -> None:
-    """``torch.save`` through a temporary file and ``os.replace`` (a kill never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,0 +1,73 @@
+"""Atomic file writes: every file the project writes goes through here.
+
+A write goes to a temporary file in the destination's folder and is moved in place with :func:`os.replace`
+(atomic on POSIX and Windows), so a reader, a crash or a ``kill -9`` never sees half a file: the old
+version stays until the new one is complete. Temporary names start with ``.`` and end in ``.tmp`` (plus the
+real suffix where a writer needs it, e.g. ``.tmp.mp4`` for PyAV, ``.tmp.png`` for matplotlib), so globbing
+for results never picks one up.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import torch
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on normal exit move it onto ``path``, on error remove it.
+
+    :param path: the destination (its folder is created).
+    :param suffix: appended to the temporary name after ``.tmp`` (e.g. ``".mp4"`` for writers that pick the
+        format from the extension).
+
+    >>> with atomic_output("out/plot.png", suffix=".png") as tmp:   # doctest: +SKIP
+    ...     fig.savefig(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644)  # mkstemp makes 0o600 files; results are meant to be shared
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (flushed and fsynced before the move)."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: PathLike, obj: Any, indent: int = 2, **kwargs) -> Path:
+    """Write ``obj`` as JSON (one trailing newline) to ``path`` atomically; ``kwargs`` go to :func:`json.dumps`."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent, **kwargs) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> Path:
+    """:func:`torch.save` ``obj`` to ``path`` atomically."""
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
