@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-FIXTURES = Path(os.environ.get("VPT_RL_SHARED", REPO.parent / "shared")) / "fixtures" / "vpt"
+FIXTURES = REPO / "tests" / "fixtures" / "vpt"  # official-format micro checkpoint (tests/fixtures/README.md)
 
 
 def _load_avg() -> list:

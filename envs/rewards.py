@@ -71,7 +71,7 @@ def _paper_row(reward, cap, members=()):
     return ItemReward(reward=float(Fraction(reward)), cap=cap, members=members)
 
 
-# VPT paper Table 7 (PAPER_FACTS.md): reward per new unit obtained, up to a cap per item.
+# VPT paper (Baker et al. 2022) Table 7: reward per new unit obtained, up to a cap per item.
 PAPER_TECH_TREE: Mapping[str, ItemReward] = {
     "log": _paper_row(Fraction(1, 8), 8, LOG_ITEMS),
     "planks": _paper_row(Fraction(1, 20), 20, PLANK_ITEMS),
@@ -90,7 +90,7 @@ PAPER_TECH_TREE: Mapping[str, ItemReward] = {
     "diamond_pickaxe": _paper_row(8, None),
 }
 
-# MineRL 0.4 ObtainDiamond (MINERL_AND_DATA.md): each item rewarded once, the first time it is obtained.
+# MineRL 0.4 ObtainDiamond (minerl 0.4 herobraine/env_specs/obtain_specs.py): each item rewarded once, the first time it is obtained.
 MINERL_OBTAIN_DIAMOND: Mapping[str, ItemReward] = {
     "log": ItemReward(1.0, 1, LOG_ITEMS),
     "planks": ItemReward(2.0, 1, PLANK_ITEMS),

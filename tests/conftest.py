@@ -1,5 +1,5 @@
-"""Shared test helpers: where the official-code fixtures live, single-thread torch for reproducible numbers, and
-the memory-task env of the SB3 tests."""
+"""Shared test helpers: where the fixtures live (``tests/fixtures``, see its README), single-thread torch for
+reproducible numbers, and the memory-task env of the SB3 tests."""
 import os
 from pathlib import Path
 
@@ -9,9 +9,10 @@ import pytest
 from gymnasium import spaces
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("VPT_RL_SHARED", REPO.parent / "shared"))
-FIXTURES = SHARED / "fixtures" / "vpt"
-SPEC = SHARED / "spec"
+FIXTURES_ROOT = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = FIXTURES_ROOT / "vpt"  # outputs of the official code (openai/Video-Pre-Training @ 095519f)
+RELEASED_KEYS = FIXTURES_ROOT / "released_keys"  # state-dict keys of the released 1x/2x/3x/IDM networks
+MINERL_SPEC = FIXTURES_ROOT / "minerl"  # MineRL 1.0 HumanSurvival spaces and the 1.16 item list
 
 
 def pytest_configure(config):
@@ -28,7 +29,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
-        pytest.fail(f"official fixtures not found at {FIXTURES}; set VPT_RL_SHARED to the shared/ folder")
+        pytest.fail(f"official fixtures not found at {FIXTURES}: the clone is incomplete (tests/fixtures is tracked)")
     return FIXTURES
 
 

@@ -8,7 +8,7 @@ from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 
 import vpt_rl.envs  # noqa: F401  (registers the ids)
-from conftest import SPEC
+from conftest import MINERL_SPEC
 from vpt_rl.envs.minelite.env import ACTION_KEYS, MineLiteEnv
 from vpt_rl.envs.minelite.items import ITEM_NAMES, MINERL_ITEM_NAMES, minerl_index, minerl_name
 
@@ -16,7 +16,7 @@ SMALL = dict(world_size=(24, 32, 24))
 
 
 def _spec_lines(prefix):
-    text = (SPEC / "minerl_1_0_human_survival_spaces.txt").read_text().splitlines()
+    text = (MINERL_SPEC / "minerl_1_0_human_survival_spaces.txt").read_text().splitlines()
     return [line.strip()[2:] for line in text if line.strip().startswith(prefix + " ")]
 
 
@@ -27,7 +27,7 @@ def _lookup(space, path):
 
 
 def test_item_list_is_minerls_976_names():
-    names = (SPEC / "minerl_items_1_16.txt").read_text().split()
+    names = (MINERL_SPEC / "minerl_items_1_16.txt").read_text().split()
     assert list(MINERL_ITEM_NAMES) == names and len(names) == 976
     assert minerl_name(minerl_index("diamond_pickaxe")) == "diamond_pickaxe"
     with pytest.raises(ValueError, match="unknown Minecraft"):

@@ -1,7 +1,7 @@
 """The MineRL 1.0 -> Gymnasium adapter on a stand-in old-gym env built from MineRL 1.0's exact spaces.
 
 MineRL cannot be installed here (JDK 8 + a networked Minecraft build), so the stand-in reproduces the spaces
-listed in shared/spec/minerl_1_0_human_survival_spaces.txt (every key, dtype and bound) with duck-typed space
+listed in tests/fixtures/minerl/minerl_1_0_human_survival_spaces.txt (every key, dtype and bound) with duck-typed space
 classes named like MineRL's, and the old gym API (reset() -> obs, seed(s), step -> 4-tuple).
 """
 import re
@@ -16,7 +16,7 @@ from gymnasium import spaces
 from gymnasium.error import DependencyNotInstalled
 from gymnasium.utils.env_checker import check_env
 
-from conftest import SPEC
+from conftest import MINERL_SPEC
 from vpt_rl import actions as A
 from vpt_rl.envs.minerl import BASALT_TASKS, MineRLEnv, convert_space, make_basalt, make_human_survival
 from vpt_rl.envs.wrappers import EXTRA_STATS_KEY, make_vpt_env
@@ -50,8 +50,8 @@ class Dict:
 
 def _parse_spec():
     """(action {key: space}, observation {path tuple: (space, dtype)}, item names) from the spec listing."""
-    text = (SPEC / "minerl_1_0_human_survival_spaces.txt").read_text().splitlines()
-    items = (SPEC / "minerl_items_1_16.txt").read_text().split()
+    text = (MINERL_SPEC / "minerl_1_0_human_survival_spaces.txt").read_text().splitlines()
+    items = (MINERL_SPEC / "minerl_items_1_16.txt").read_text().split()
     act, obs = {}, {}
     for line in text:
         m = re.match(r"\s+A (\S+) (.*)$", line)

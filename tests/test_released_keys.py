@@ -4,6 +4,7 @@ import re
 import pytest
 import torch
 
+from conftest import RELEASED_KEYS
 from vpt_rl.model import IDM_PRESETS, POLICY_PRESETS, IDMConfig, IDMNet, PolicyConfig, PolicyNet
 
 
@@ -32,9 +33,8 @@ CASES = [
 
 @pytest.mark.parametrize("fname,preset,is_idm", CASES, ids=[c[1] for c in CASES])
 def test_released_config_has_official_keys_order_and_shapes(fname, preset, is_idm):
-    from conftest import SPEC
 
-    kwargs, want = _read_keys(SPEC / "keys" / fname)
+    kwargs, want = _read_keys(RELEASED_KEYS / fname)
     cfg = (IDMConfig if is_idm else PolicyConfig).from_kwargs(kwargs)
     assert cfg == (IDM_PRESETS if is_idm else POLICY_PRESETS)[preset]
     with torch.device("meta"):
@@ -42,7 +42,7 @@ def test_released_config_has_official_keys_order_and_shapes(fname, preset, is_id
     got = [(k, tuple(v.shape)) for k, v in net.state_dict().items()]
     assert [k for k, _ in got] == [k for k, _ in want]  # names and order
     assert got == want  # shapes
-    header = (SPEC / "keys" / fname).read_text().splitlines()[1]
+    header = (RELEASED_KEYS / fname).read_text().splitlines()[1]
     total = int(re.search(r"(\d+) elements", header).group(1))
     assert sum(v.numel() for _, v in net.state_dict().items()) == total
     # the three EWMA statistics are the only non-trainable entries

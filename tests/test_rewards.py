@@ -14,7 +14,7 @@ from vpt_rl.envs.rewards import (
     resolve_table,
 )
 
-# Paper Table 7 (PAPER_FACTS.md), written out again by hand: item -> (cap, reward per unit).
+# Paper Table 7 (Baker et al. 2022), written out again by hand: item -> (cap, reward per unit).
 PAPER = {
     "log": (8, Fraction(1, 8)),
     "planks": (20, Fraction(1, 20)),

@@ -6,7 +6,7 @@ stages; this module reproduces both, quirks included, with precomputed tables (O
 * **factored** action: 20 buttons (:data:`BUTTONS_ALL` order, 0/1) and 2 camera bins (0..10, mu-law);
 * **joint** ("agent") action: ``buttons_idx`` in ``[0, 8640]`` and ``camera_idx`` in ``[0, 120]``.
 
-Quirks kept for parity (VPT_SPEC.md section 4.3):
+Quirks kept for parity (openai/Video-Pre-Training: ``lib/actions.py``, ``ActionTransformer``/``CameraQuantizer``):
 
 * in a button group the later button wins (hotbar.1 + hotbar.3 -> hotbar.3, sprint + sneak -> sneak),
   but forward + back -> none and left + right -> none;

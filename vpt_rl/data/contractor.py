@@ -1,6 +1,6 @@
 """Contractor-format segments (``NAME.mp4`` + ``NAME.jsonl``) read with the official conversion rules.
 
-The rules are those of openai/Video-Pre-Training's ``data_loader.py`` (VPT_SPEC.md section 7), with one
+The rules are those of openai/Video-Pre-Training's ``data_loader.py``, with one
 deliberate fix: the camera is kept as float degrees (``[dy, dx] * 0.15``) instead of being truncated to
 integers (official issue #54).
 
@@ -103,7 +103,7 @@ def _warn(msg: str) -> None:
 
 
 def json_action_to_env_action(line: dict) -> tuple[dict, bool]:
-    """Convert one contractor jsonl record to ``(env_action, is_null)`` (VPT_SPEC.md 7.2).
+    """Convert one contractor jsonl record to ``(env_action, is_null)`` (``data_loader.py: json_action_to_env_action``).
 
     The camera is ``[dy * 0.15, dx * 0.15]`` float degrees (pitch, yaw), not truncated. ``is_null`` is
     True when no mapped key, no mouse motion and no mouse button is present. The stuck-attack and
@@ -191,7 +191,7 @@ def read_jsonl_lines(jsonl_path: PathLike) -> list[Optional[dict]]:
 
 
 def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> list[LineInfo]:
-    """Apply the official per-segment rules, in frame order, to parsed jsonl lines (VPT_SPEC.md 7.3).
+    """Apply the official per-segment rules, in frame order, to parsed jsonl lines (``data_loader.py: data_loader_worker``).
 
     1. Stuck-attack fix: if line 0 has ``newButtons == [0]`` attack is stuck; while stuck, button 0 is
        removed from ``mouse.buttons``; a later line with 0 in ``newButtons`` unsticks it.

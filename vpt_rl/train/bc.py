@@ -11,7 +11,7 @@ Run::
 Targets are :func:`vpt_rl.actions.env_to_agent` of every non-null env action (null steps are dropped
 at both levels of the official loader: the null jsonl line, then a joint action of (0, 60)). The loss is
 the negative log-likelihood of the joint (buttons, camera) action under the temperature-scaled policy
-(VPT_SPEC.md section 8), averaged over frames. Each batch row is a lane of consecutive segments cut into
+(openai/Video-Pre-Training ``behavioural_cloning.py``), averaged over frames. Each batch row is a lane of consecutive segments cut into
 chunks of ``seq_len`` frames; the transformer memory is carried, detached, from one chunk of a lane to
 the next and cut at every segment start (``first``). Unlike the official demo, the optimizer is AdamW
 (decoupled weight decay), gradient clipping actually clips, and the learning rate warms up then decays.

@@ -7,7 +7,7 @@ Run::
 
 The IDM sees ``timesteps`` consecutive frames (past and future) and predicts, for every frame, the 20
 buttons (binary) and the two camera axes (11 mu-law bins each) -- the factored action of
-VPT_SPEC.md 4.2/4.4. Loss: the negative log-likelihood of the true factored action, summed over the 20
+openai/Video-Pre-Training ``lib/actions.py`` (the IDM's ``action_head``). Loss: the negative log-likelihood of the true factored action, summed over the 20
 buttons and 2 camera axes, averaged over frames. Every frame is used, null actions included (the IDM
 must also predict "nothing pressed"). Metrics on held-out segments, as the paper reports them
 (:func:`idm_metrics`): keypress accuracy (per button and overall) and camera R^2.

@@ -5,7 +5,7 @@ Run::
     vpt-rl label data/unlabelled --idm-model runs/idm/idm.model --idm-weights runs/idm/idm.weights
     vpt-rl label videos/ --idm-model 4x_idm.model --idm-weights 4x_idm.weights --batch-size 2
 
-Windows (PAPER_FACTS "Pipeline" 2): windows of ``timesteps`` frames with a stride of half of it; each
+Windows (as the VPT paper labels its video, Baker et al. 2022): windows of ``timesteps`` frames with a stride of half of it; each
 frame takes the prediction of the window in which it is most central, which keeps the middle half of
 every window (frames 32..95 of a 128-frame window) and the edges only at the start and end of a
 video (:func:`plan_windows`). Buttons are the argmax per button, as the official
