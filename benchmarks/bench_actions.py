@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vpt_rl import actions as A
-from vpt_rl.train.common import parse_args
+from vpt_rl.train.args import parse_args
 
 
 @dataclass

@@ -34,7 +34,8 @@ import torch
 
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.train import bc as bc_mod
-from vpt_rl.train.common import atomic_write_text, parse_args
+from vpt_rl.atomic import atomic_write_text
+from vpt_rl.train.args import parse_args
 
 HERE = Path(__file__).resolve().parent
 SHOWN = ("log", "planks", "crafting_table", "wooden_pickaxe")

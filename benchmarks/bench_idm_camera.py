@@ -30,7 +30,8 @@ import torch
 from vpt_rl.checkpoint import load_idm
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.train import idm as idm_mod
-from vpt_rl.train.common import atomic_write_text, parse_args
+from vpt_rl.atomic import atomic_write_text
+from vpt_rl.train.args import parse_args
 
 HERE = Path(__file__).resolve().parent
 

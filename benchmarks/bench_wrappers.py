@@ -24,7 +24,7 @@ import vpt_rl.envs  # noqa: F401  (registers the ids)
 from vpt_rl import actions as A
 from vpt_rl.envs.rewards import PAPER_TECH_TREE, InventoryTracker
 from vpt_rl.envs.wrappers import make_vpt_env, resize_pov
-from vpt_rl.train.common import parse_args
+from vpt_rl.train.args import parse_args
 
 
 @dataclass

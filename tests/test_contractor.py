@@ -16,7 +16,8 @@ from vpt_rl.data.contractor import (
     load_cursor,
     make_cursor_image,
 )
-from vpt_rl.train.common import synthetic_segment, write_synthetic_segment, write_video
+from vpt_rl.data.synthetic import synthetic_segment, write_synthetic_segment
+from vpt_rl.data.video import write_video
 
 
 def _line(keys=(), buttons=(), new_buttons=(), dx=0.0, dy=0.0, hotbar=0, gui=False, x=0.0, y=0.0):

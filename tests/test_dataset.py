@@ -7,7 +7,7 @@ import torch
 from vpt_rl.actions import env_to_agent, env_to_factored
 from vpt_rl.data.contractor import DataWarning, iter_segment, load_actions
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
-from vpt_rl.train.common import write_synthetic_segment
+from vpt_rl.data.synthetic import write_synthetic_segment
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_split_and_bad_arguments(segments):
 def test_min_confidence_drops_exactly_the_pseudo_labels_below_the_threshold(tmp_path):
     import json as _json
 
-    from vpt_rl.train.common import write_synthetic_segment
+    from vpt_rl.data.synthetic import write_synthetic_segment
 
     mp4 = write_synthetic_segment(tmp_path / "seg", 12, seed=4, press_prob=0.5)
     jsonl = mp4.with_suffix(".jsonl")
@@ -150,7 +150,7 @@ def test_min_confidence_drops_exactly_the_pseudo_labels_below_the_threshold(tmp_
 
 
 def test_max_segment_frames_keeps_exactly_the_first_frames_of_each_segment(tmp_path):
-    from vpt_rl.train.common import write_synthetic_segment
+    from vpt_rl.data.synthetic import write_synthetic_segment
 
     mp4 = write_synthetic_segment(tmp_path / "seg", 12, seed=5, press_prob=0.5)
 

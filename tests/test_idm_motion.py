@@ -189,7 +189,7 @@ def test_scene_independent_pitch_moves_stay_within_seventy_degrees():
 
 
 def test_motion_cache_holds_each_pairs_cost_volume_and_masks_screen_frames(tmp_path):
-    from vpt_rl.train.common import write_synthetic_segment
+    from vpt_rl.data.synthetic import write_synthetic_segment
     from vpt_rl.train.idm import MotionCache
     from vpt_rl.train.label import read_video_frames
 

@@ -9,7 +9,8 @@ import torch
 from vpt_rl.actions import undiscretize_camera
 from vpt_rl.checkpoint import load_idm, save_idm
 from vpt_rl.model import IDMConfig, IDMNet
-from vpt_rl.train.common import parse_args, write_synthetic_segment
+from vpt_rl.data.synthetic import write_synthetic_segment
+from vpt_rl.train.args import parse_args
 from vpt_rl.train.idm import Args, idm_loss, idm_metrics, r2_score, train_idm
 
 # smaller than the tiny_idm preset so that a CPU test overfits in a few seconds
@@ -78,7 +79,7 @@ def test_empty_data_is_refused(tmp_path):
 
 
 def test_prior_log_probs_hand_computed():
-    from vpt_rl.train.common import prior_log_probs
+    from vpt_rl.train.prior import prior_log_probs
 
     lp = prior_log_probs(np.array([[3, 1], [0, 4]]), smoothing=0.5)
     # (count + 0.5) / (4 + 0.5 * 2)

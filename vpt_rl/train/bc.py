@@ -42,15 +42,14 @@ from tqdm import tqdm
 
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
-from vpt_rl.train.common import (
+from vpt_rl.atomic import atomic_torch_save, atomic_write_text
+from vpt_rl.train.args import parse_args
+from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
+from vpt_rl.train.runtime import (
     all_reduce_mean,
-    atomic_torch_save,
-    atomic_write_text,
+    dist_env,
     init_distributed,
-    init_head_from_prior,
     lr_at,
-    parse_args,
-    prior_log_probs,
     resolve_device,
     seed_everything,
     summary_writer,
@@ -291,7 +290,6 @@ def run_bc(args: Args):
     device = resolve_device(args.device)
     rank, world = init_distributed(device)
     if device.type == "cuda" and world > 1:
-        from vpt_rl.train.common import dist_env
 
         device = torch.device("cuda", dist_env()[2])
         torch.cuda.set_device(device)
@@ -437,7 +435,6 @@ def run_bc(args: Args):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(Args, argv)
     path = train_bc(args)
-    from vpt_rl.train.common import dist_env
 
     if dist_env()[0] == 0:
         final = json.loads((path.parent / "metrics.json").read_text()).get("final")

@@ -32,17 +32,10 @@ from tqdm import tqdm
 from vpt_rl.actions import BUTTONS_ALL, CAMERA_MAXVAL, undiscretize_camera
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
-from vpt_rl.train.common import (
-    atomic_torch_save,
-    atomic_write_text,
-    init_head_from_prior,
-    prior_log_probs,
-    lr_at,
-    parse_args,
-    resolve_device,
-    seed_everything,
-    summary_writer,
-)
+from vpt_rl.atomic import atomic_torch_save, atomic_write_text
+from vpt_rl.train.args import parse_args
+from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
+from vpt_rl.train.runtime import lr_at, resolve_device, seed_everything, summary_writer
 
 
 @dataclass

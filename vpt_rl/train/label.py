@@ -47,7 +47,9 @@ from vpt_rl.data.contractor import (
     iter_video_frames,
     resize_frame,
 )
-from vpt_rl.train.common import atomic_write_text, parse_args, resolve_device
+from vpt_rl.atomic import atomic_write_text
+from vpt_rl.train.args import parse_args
+from vpt_rl.train.runtime import resolve_device
 
 MARKER_SUFFIX = ".label.json"
 LABEL_FORMAT_VERSION = 1

@@ -1,0 +1,85 @@
+"""The plumbing every training loop shares: seeding, device choice, the learning-rate schedule, TensorBoard, and
+torch.distributed (torchrun) helpers."""
+from __future__ import annotations
+
+import math
+import os
+import random
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float = 0.1) -> float:
+    """Linear warm-up for ``warmup_steps``, then cosine decay to ``min_ratio * base_lr`` at ``total_steps``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, max(0.0, (step - warmup_steps) / span))
+    return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def summary_writer(logdir: Optional[Union[str, Path]]):
+    """A TensorBoard ``SummaryWriter`` for ``logdir`` (None: a writer that drops everything)."""
+    if not logdir:
+        return _NullWriter()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(logdir))
+
+
+class _NullWriter:
+    def add_scalar(self, *a, **k):
+        pass
+
+    def add_text(self, *a, **k):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+# Distributed (torchrun) helpers: torch.distributed, nothing home-made
+
+
+def dist_env() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from the torchrun environment; (0, 1, 0) outside torchrun."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Initialise the default process group when launched by torchrun (gloo on CPU, NCCL on CUDA)."""
+    rank, world, _ = dist_env()
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    return rank, world
+
+
+def all_reduce_mean(values: Sequence[float], world: int) -> list[float]:
+    """Average a few floats over the process group (identity with one process)."""
+    if world <= 1:
+        return list(values)
+    t = torch.tensor(list(values), dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return (t / world).tolist()
