@@ -52,3 +52,13 @@ def test_installed_import_from_repo_root():
     # the editable (or regular) install used by the test run itself, imported from the repo root
     envs_file, _ = _probe(REPO, "")
     assert Path(envs_file).resolve() in {(REPO / "envs" / "__init__.py").resolve()} or "site-packages" in envs_file
+
+
+def test_source_checkout_exposes_only_envs_and_policies_under_vpt_rl():
+    # the repository root holds tests/, benchmarks/ and setup.py too: none of them may become vpt_rl.<name>
+    code = ("import importlib.util, vpt_rl;"
+            "print([importlib.util.find_spec('vpt_rl.' + n) is None for n in ('tests', 'setup', 'benchmarks', 'docs')])")
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONNOUSERSITE="1")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[True, True, True, True]"
