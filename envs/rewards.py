@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 __all__ = [
     "ItemReward",
@@ -111,13 +111,21 @@ REWARD_TABLES: Mapping[str, Mapping[str, ItemReward]] = {
     "obtain_diamond": MINERL_OBTAIN_DIAMOND,
 }
 
-# The tech-tree milestones reported per episode (EpisodeStats), in tech-tree order.
-MILESTONES: Tuple[str, ...] = (
-    "log", "planks", "crafting_table", "wooden_pickaxe", "cobblestone", "stone_pickaxe", "furnace",
-    "iron_ore", "iron_ingot", "iron_pickaxe", "diamond", "diamond_pickaxe",
-)
+# Every tech-tree item of the paper's Table 7, in tech-tree order: the order milestones are listed in
+# (tables, plots, the paper's Fig. 9).
+MILESTONE_ORDER: Tuple[str, ...] = tuple(PAPER_TECH_TREE)
+# The milestones reported per episode (info["milestones"], EpisodeStats): the tech tree less the
+# intermediate ingredients stick, coal and torch.
+MILESTONES: Tuple[str, ...] = tuple(m for m in MILESTONE_ORDER if m not in ("stick", "coal", "torch"))
 # How a milestone name maps to inventory keys when no table row says otherwise.
 MILESTONE_MEMBERS: Mapping[str, Tuple[str, ...]] = {"log": LOG_ITEMS, "planks": PLANK_ITEMS}
+
+
+def order_milestones(names: Iterable[str]) -> List[str]:
+    """``names`` in tech-tree order (:data:`MILESTONE_ORDER`), unknown names last in sorted order."""
+    names = set(names)
+    known = [m for m in MILESTONE_ORDER if m in names]
+    return known + sorted(names - set(known))
 
 
 def resolve_table(table: Any) -> Dict[str, ItemReward]:

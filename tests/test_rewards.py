@@ -3,16 +3,21 @@ from fractions import Fraction
 
 import pytest
 
+from conftest import MINERL_SPEC
+from vpt_rl.envs.minelite.expert import MILESTONES as EXPERT_MILESTONES
 from vpt_rl.envs.rewards import (
     LOG_ITEMS,
+    MILESTONE_ORDER,
     MILESTONES,
     MINERL_OBTAIN_DIAMOND,
     PAPER_TECH_TREE,
     PLANK_ITEMS,
     InventoryTracker,
     ItemReward,
+    order_milestones,
     resolve_table,
 )
+from vpt_rl.evaluate import MILESTONE_ORDER as EVAL_ORDER
 
 # Paper Table 7 (Baker et al. 2022), written out again by hand: item -> (cap, reward per unit).
 PAPER = {
@@ -89,8 +94,8 @@ def test_any_wood_type_counts_as_log_and_planks():
     assert len(PLANK_ITEMS) == 8 and "crimson_planks" in PLANK_ITEMS
 
 
-def test_wood_group_names_are_minecraft_1_16_items(fixtures_dir):
-    names = set((fixtures_dir.parent.parent / "spec" / "minerl_items_1_16.txt").read_text().split())
+def test_wood_group_names_are_minecraft_1_16_items():
+    names = set((MINERL_SPEC / "minerl_items_1_16.txt").read_text().split())
     assert set(LOG_ITEMS) <= names and set(PLANK_ITEMS) <= names
     for item in list(PAPER) + list(MILESTONES):
         assert item in names or item in ("log", "planks"), item
@@ -150,3 +155,14 @@ def test_module_docstring_example_runs():
 
     result = doctest.testmod(rewards)
     assert result.failed == 0 and result.attempted >= 4
+
+
+def test_milestone_lists_have_one_home_and_the_paper_order():
+    # written out by hand from the paper's Table 7 / Fig. 9 (tech-tree order)
+    paper = ["log", "planks", "stick", "crafting_table", "wooden_pickaxe", "cobblestone", "stone_pickaxe",
+             "furnace", "coal", "torch", "iron_ore", "iron_ingot", "iron_pickaxe", "diamond", "diamond_pickaxe"]
+    assert list(MILESTONE_ORDER) == paper
+    assert list(MILESTONES) == [m for m in paper if m not in ("stick", "coal", "torch")]
+    assert order_milestones({"zebra", "furnace", "log", "apple"}) == ["log", "furnace", "apple", "zebra"]
+    assert EVAL_ORDER is MILESTONE_ORDER
+    assert list(EXPERT_MILESTONES) == ["oak_log", "oak_planks"] + paper[2:]

@@ -108,6 +108,12 @@ N_CAMERA_CLASSES = N_CAMERA_BINS * N_CAMERA_BINS  # 121
 NULL_BUTTONS = 0  # every group "none"
 INVENTORY_BUTTONS = N_BUTTON_CLASSES - 1  # 8640
 NULL_CAMERA = NULL_CAMERA_BIN * N_CAMERA_BINS + NULL_CAMERA_BIN  # 60
+# MineRL's mouse: 360 degrees of camera per 2400 counts (data_loader.py CAMERA_SCALER), i.e. 0.15 degrees per
+# count, for the camera and for the GUI cursor alike. Computed as 360 / 2400 (not written 0.15) on purpose:
+# ``counts * 360 / 2400`` is exact where ``counts * 0.15`` is off in the last bit (e.g. -24 * 0.15 != -3.6).
+MOUSE_DEGREES_PER_TURN = 360.0
+MOUSE_COUNTS_PER_TURN = 2400.0
+MOUSE_DEGREES_PER_COUNT = MOUSE_DEGREES_PER_TURN / MOUSE_COUNTS_PER_TURN  # 0.15
 
 _BUTTON_INDEX = {name: i for i, name in enumerate(BUTTONS_ALL)}
 _KNOWN_ENV_KEYS = frozenset(ENV_ACTION_KEYS)

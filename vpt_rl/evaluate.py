@@ -27,21 +27,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-MINELITE_ID = "vpt_rl/MineLite-v0"
-
-# The tech-tree milestones in the order the paper's Fig. 9 lists them; names as the env wrappers report
-# them in info["milestones"]. Milestones reported under other names are appended after these.
-MILESTONE_ORDER = (
-    "log", "planks", "stick", "crafting_table", "wooden_pickaxe", "cobblestone", "stone_pickaxe", "furnace",
-    "coal", "torch", "iron_ore", "iron_ingot", "iron_pickaxe", "diamond", "diamond_pickaxe",
-)
-
-
-def order_milestones(names: Iterable[str]) -> List[str]:
-    """``names`` in tech-tree order (:data:`MILESTONE_ORDER`), unknown names last in sorted order."""
-    names = set(names)
-    known = [m for m in MILESTONE_ORDER if m in names]
-    return known + sorted(names - set(known))
+from vpt_rl.envs.registration import MINELITE_ID
+from vpt_rl.envs.rewards import MILESTONE_ORDER, order_milestones  # noqa: F401  (MILESTONE_ORDER re-exported)
 
 
 def steps_to_reach(steps: Sequence[float], returns: Sequence[float], target: float, window: int = 1) -> Optional[float]:

@@ -14,16 +14,15 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Tuple
 
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
+from vpt_rl.atomic import atomic_output
+from vpt_rl.envs.rewards import order_milestones
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+# Figures are built with matplotlib's object API (``Figure``), never pyplot: no global backend is chosen or
+# changed, no window opens, and nothing leaks between plots (a notebook's inline backend stays as it is).
 
 
 def moving_average(y: Sequence[float], window: int) -> np.ndarray:
@@ -41,12 +40,11 @@ def moving_average(y: Sequence[float], window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def _save(fig, path: os.PathLike) -> Path:
+def _save(fig: Figure, path: os.PathLike) -> Path:
+    """Write ``fig`` as a PNG to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
     return path
 
 
@@ -55,9 +53,9 @@ def plot_reward_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[floa
                        ylabel: str = "episode return (tech-tree reward)") -> Path:
     """``curves``: label -> (env steps at each episode end, episode returns). A run without episodes
     is listed in the legend as such. ``window``: moving-average length (default: ~10% of the episodes)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, (steps, rets)) in enumerate(curves.items()):
         steps, rets = np.asarray(steps, dtype=np.float64), np.asarray(rets, dtype=np.float64)
         if steps.shape != rets.shape:
@@ -74,10 +72,7 @@ def plot_reward_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[floa
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _save(fig, path)
 
 
 def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.PathLike, *,
@@ -85,9 +80,7 @@ def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.Path
                          title: str = "Milestone success rate per agent") -> Path:
     """``rates``: agent -> {milestone: fraction of episodes in [0, 1]}; grouped bars per milestone in
     ``milestones`` order (default: every milestone any agent reports, in tech-tree order)."""
-    from vpt_rl.evaluate import order_milestones
 
-    plt = _pyplot()
     names = list(milestones) if milestones is not None else order_milestones({m for r in rates.values() for m in r})
     for agent, r in rates.items():
         bad = {m: v for m, v in r.items() if not (0.0 <= float(v) <= 1.0)}
@@ -96,7 +89,8 @@ def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.Path
     n_agents = max(1, len(rates))
     x = np.arange(len(names))
     width = 0.8 / n_agents
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(names) + 2), 4.2))
+    fig = Figure(figsize=(max(6.0, 0.7 * len(names) + 2), 4.2))
+    ax = fig.subplots()
     for k, (agent, r) in enumerate(rates.items()):
         vals = [100.0 * float(r.get(m, 0.0)) for m in names]
         ax.bar(x - 0.4 + width * (k + 0.5), vals, width, label=agent)
@@ -107,10 +101,7 @@ def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.Path
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _save(fig, path)
 
 
 def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.PathLike, *,
@@ -125,12 +116,12 @@ def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.P
     Episodes that end at the same env step (parallel envs) are averaged into one point; ``window``: points
     in each moving average (default: ~10% of them).
     """
-    plt = _pyplot()
     panels = ["return"] + list(milestones)
     cols = min(3, len(panels))
     rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, run) in enumerate(runs.items()):
         steps = np.asarray(run.get("steps", []), dtype=np.float64)
         rets = np.asarray(run.get("returns", []), dtype=np.float64)
@@ -169,7 +160,4 @@ def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.P
     axes[0][0].legend(loc="best", fontsize=7)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _save(fig, path)

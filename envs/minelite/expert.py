@@ -47,14 +47,15 @@ import numpy as np
 from vpt_rl.actions import N_CAMERA_BINS, noop_action, undiscretize_camera
 from vpt_rl.envs.minelite import world as W
 from vpt_rl.envs.minelite.items import ITEMS
+from vpt_rl.envs.minelite.screens import DEG_PER_PIXEL
+from vpt_rl.envs.rewards import MILESTONE_MEMBERS, MILESTONE_ORDER
 
 __all__ = ["ScriptedExpert", "MILESTONES", "run_expert_episode", "record_expert_episode", "make_expert_env"]
 
-# Items whose first appearance in the inventory is a tech-tree milestone, in order.
-MILESTONES = ("oak_log", "oak_planks", "stick", "crafting_table", "wooden_pickaxe", "cobblestone", "stone_pickaxe",
-              "furnace", "iron_ore", "iron_ingot", "iron_pickaxe", "diamond")
+# Items whose first appearance in the inventory is a tech-tree milestone, in order: the tech tree of
+# vpt_rl.envs.rewards under MineLite's item names (its logs and planks are oak).
+MILESTONES = tuple(next(i for i in MILESTONE_MEMBERS.get(m, (m,)) if i in ITEMS) for m in MILESTONE_ORDER)
 PICKAXES = ("wooden_pickaxe", "stone_pickaxe", "iron_pickaxe", "diamond_pickaxe")
-DEG_PER_PIXEL = 0.15  # MineRL: 360 / 2400 degrees per mouse pixel (screens.py uses the same)
 REACH = 4.5  # env.py
 EYE = 1.62
 Action = Dict[str, Any]

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
 
+from vpt_rl.actions import MOUSE_DEGREES_PER_COUNT
 from vpt_rl.envs.minelite.inventory import Inventory
 from vpt_rl.envs.minelite.items import FUEL_VALUE, N_HOTBAR, N_INVENTORY_SLOTS, RECIPES, recipes_for_screen
 
 GUI_W, GUI_H = 640, 360
-DEG_PER_PIXEL = 0.15  # MineRL: 360 / 2400 degrees per mouse pixel
+DEG_PER_PIXEL = MOUSE_DEGREES_PER_COUNT  # MineRL: one mouse count moves the cursor one GUI pixel
 
 PANEL_RECT = (160, 30, 480, 300)
 BUTTON_ORIGIN = (172, 54)

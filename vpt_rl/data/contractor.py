@@ -36,7 +36,7 @@ from typing import Iterator, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from vpt_rl.actions import noop_action
+from vpt_rl.actions import MOUSE_COUNTS_PER_TURN, MOUSE_DEGREES_PER_COUNT, MOUSE_DEGREES_PER_TURN, noop_action
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -68,12 +68,10 @@ ACTION_TO_KEY = {action: key for key, action in KEYBOARD_BUTTON_MAPPING.items()}
 # data_loader.py: mouse button id -> MineRL action
 MOUSE_BUTTON_MAPPING = {0: "attack", 1: "use", 2: "pickItem"}
 ACTION_TO_MOUSE_BUTTON = {action: button for button, action in MOUSE_BUTTON_MAPPING.items()}
-# data_loader.py CAMERA_SCALER = 360 / 2400: 360 degrees per 2400 mouse counts (0.15 deg per count).
-# The camera is computed as counts * 360 / 2400, which is exact for the fixture's expected values
-# (counts * 0.15 differs from it in the last bit for some counts, e.g. -24 * 0.15 != -3.6).
-CAMERA_DEGREES_PER_TURN = 360.0
-CAMERA_COUNTS_PER_TURN = 2400.0
-CAMERA_SCALER = CAMERA_DEGREES_PER_TURN / CAMERA_COUNTS_PER_TURN
+# data_loader.py CAMERA_SCALER (the constants live in vpt_rl.actions; these names are kept for old imports)
+CAMERA_DEGREES_PER_TURN = MOUSE_DEGREES_PER_TURN
+CAMERA_COUNTS_PER_TURN = MOUSE_COUNTS_PER_TURN
+CAMERA_SCALER = MOUSE_DEGREES_PER_COUNT
 
 
 def counts_to_degrees(counts: float) -> float:
