@@ -7,11 +7,9 @@ averaged over ``n`` calls, single-threaded, in process CPU time.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from vpt_rl import actions as A
 from vpt_rl.train.args import parse_args
+from vpt_rl.atomic import atomic_write_json
 
 
 @dataclass
@@ -88,11 +87,7 @@ def main(args: Args) -> dict:
             "agent_to_env_us_per_step": round(res["agent_to_env_us_per_step"], 2),
         },
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(args.out), suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, result)
     print(" ".join(f"{k}={v:.2f}" for k, v in result["results"].items()))
     return result
 

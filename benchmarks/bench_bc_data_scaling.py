@@ -31,11 +31,14 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+import matplotlib
+from matplotlib.figure import Figure
 
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.train import bc as bc_mod
 from vpt_rl.atomic import atomic_write_text
 from vpt_rl.train.args import parse_args
+from vpt_rl.plots import save_figure
 
 HERE = Path(__file__).resolve().parent
 SHOWN = ("log", "planks", "crafting_table", "wooden_pickaxe")
@@ -163,15 +166,11 @@ def _write(args: Args, rows: list) -> dict:
 
 def plot(results: dict, out_png: Path) -> None:
     """Milestone rate vs pseudo-labelled frames, zero-shot (solid) and fine-tuned (dashed), with 95% CIs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = results["rows"]
     x = [r["frames"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6.2, 4.0))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(6.2, 4.0))
+    ax = fig.subplots()
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, m in enumerate(SHOWN):
         for kind, style in (("zero_shot", "o-"), ("finetuned", "s--")):
             if not all(kind in r for r in rows):
@@ -189,10 +188,7 @@ def plot(results: dict, out_png: Path) -> None:
     ax.set_title("Foundation model vs data size (paper Fig. 11, MineLite)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
-    tmp = out_png.with_name(f".{out_png.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(out_png)
+    save_figure(fig, out_png)
 
 
 def main(argv: Optional[list] = None) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -24,17 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from vpt_rl.envs.minelite.expert import MILESTONES, run_expert_episode
+from vpt_rl.atomic import atomic_write_json
 
 REPORTED = ("crafting_table", "wooden_pickaxe", "stone_pickaxe", "iron_pickaxe", "diamond")
 TARGETS = {"crafting_table": 0.95, "wooden_pickaxe": 0.90, "stone_pickaxe": 0.80, "iron_pickaxe": 0.60, "diamond": 0.40}
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _atomic_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -69,7 +62,7 @@ def main(argv=None) -> int:
         wall = time.perf_counter() - t0
         done[seed] = {"milestones": infos[-1]["milestones"], "ticks": len(actions), "wall_s": round(wall, 3),
                       "final_phase": infos[-1]["phase"]}
-        _atomic_json(partial, {"config": config, "episodes": {str(k): v for k, v in done.items()}})
+        atomic_write_json(partial, {"config": config, "episodes": {str(k): v for k, v in done.items()}})
 
     eps = [done[s] for s in seeds]
     n = len(eps)
@@ -94,7 +87,7 @@ def main(argv=None) -> int:
         "env_ticks_per_s": round(total_ticks / max(total_wall, 1e-9), 1),
         "episodes": {str(s): done[s] for s in seeds},
     }
-    _atomic_json(out, result)
+    atomic_write_json(out, result)
     partial.unlink(missing_ok=True)  # the checkpoint is only for resuming an interrupted run
     print(f"expert over {n} seeds, {args.max_ticks} ticks: " + ", ".join(f"{m} {rates[m]:.0%}" for m in REPORTED)
           + f" ({result['env_ticks_per_s']} ticks/s) -> {out}")

@@ -30,6 +30,8 @@ from typing import Optional
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from vpt_rl.actions import factored_to_joint
 from vpt_rl.data.contractor import find_segments
@@ -38,6 +40,7 @@ from vpt_rl.train import bc as bc_mod
 from vpt_rl.train import idm as idm_mod
 from vpt_rl.atomic import atomic_write_text
 from vpt_rl.train.args import parse_args
+from vpt_rl.plots import save_figure
 
 HERE = Path(__file__).resolve().parent
 TICKS_PER_MIN = 20 * 60
@@ -197,8 +200,6 @@ def data_ratio(sizes, idm_acc, bc_acc) -> dict:
 
 
 def _minutes_axis(ax, minutes) -> None:
-    from matplotlib.ticker import NullFormatter
-
     ax.set_xscale("log")
     ax.set_xticks(minutes)
     ax.set_xticklabels([f"{m:g}" for m in minutes])
@@ -207,14 +208,10 @@ def _minutes_axis(ax, minutes) -> None:
 
 
 def plot(results: dict, out_png_idm: Path, out_png_eff: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = results["sizes"]
     x = [r["minutes"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     ax.plot(x, [r["idm"]["keypress_accuracy"] for r in rows], "o-", label="keypress accuracy (all 20 right)")
     ax.plot(x, [r["idm"]["button_accuracy"] for r in rows], "s--", label="per-button accuracy (mean)")
     ax.plot(x, [r["idm"]["camera_r2"] for r in rows], "^-", label="camera R$^2$ (argmax bin)")
@@ -227,11 +224,11 @@ def plot(results: dict, out_png_idm: Path, out_png_eff: Path) -> None:
     ax.set_title("IDM quality vs labelled data (MineLite, contractor-like)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out_png_idm, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out_png_idm)
     if not all("bc" in r for r in rows):
         return
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     ax.plot(x, [r["idm_joint"]["joint_accuracy"] for r in rows], "o-", label="IDM (past + future frames)")
     ax.plot(x, [r["bc"]["joint_accuracy"] for r in rows], "s-", label="BC policy (past frames)")
     if "majority_baseline" in results:
@@ -242,8 +239,7 @@ def plot(results: dict, out_png_idm: Path, out_png_eff: Path) -> None:
     ax.set_title("Data efficiency: IDM vs BC on true labels")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out_png_eff, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out_png_eff)
 
 
 def main(argv: Optional[list] = None) -> int:

@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Dict
 
 import numpy as np
+from vpt_rl.atomic import atomic_write_json
 
 for _k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_k, "1")
@@ -197,11 +196,7 @@ def main(args: Args) -> dict:
         "ratios": ratios,
         **reset_ms,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.out)), suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, result)
     print("ratios vs Crafter (cpu time):", ratios)
     return result
 

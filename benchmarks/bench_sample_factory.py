@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from vpt_rl.atomic import atomic_write_json
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -148,10 +149,7 @@ def main(argv=None) -> int:
         target="SF >= 2x SB3 throughput", sb3_note=None if sb3 else (sb3_error or "skipped"),
     )
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    os.replace(tmp_out, out)
+    atomic_write_json(out, result)
     print(f"SF async {sf_async} env steps/s; SB3 {[r['env_steps_per_s'] for r in sb3]}; "
           f"speedup same envs {result['speedup_same_envs']}, best {result['speedup_best']} -> {out}")
     return 0

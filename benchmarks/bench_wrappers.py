@@ -9,11 +9,9 @@ the 21 MineLite inventory items), i.e. the wrappers' own cost.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -25,6 +23,7 @@ from vpt_rl import actions as A
 from vpt_rl.envs.rewards import PAPER_TECH_TREE, InventoryTracker
 from vpt_rl.envs.wrappers import make_vpt_env, resize_pov
 from vpt_rl.train.args import parse_args
+from vpt_rl.atomic import atomic_write_json
 
 
 @dataclass
@@ -122,11 +121,7 @@ def main(args: Args) -> dict:
             "wrapper_stack_us_per_step_128": round(res["null_env_stack_128_us_per_step"], 1),
         },
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(args.out), suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, result)
     print(" ".join(f"{k}={v:.3f}" for k, v in result["results"].items()))
     return result
 

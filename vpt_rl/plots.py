@@ -40,7 +40,7 @@ def moving_average(y: Sequence[float], window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def _save(fig: Figure, path: os.PathLike) -> Path:
+def save_figure(fig: Figure, path: os.PathLike) -> Path:
     """Write ``fig`` as a PNG to ``path`` atomically."""
     path = Path(path)
     with atomic_output(path, suffix=".png") as tmp:
@@ -72,7 +72,7 @@ def plot_reward_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[floa
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.PathLike, *,
@@ -101,7 +101,7 @@ def plot_milestone_rates(rates: Mapping[str, Mapping[str, float]], path: os.Path
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.PathLike, *,
@@ -160,4 +160,4 @@ def plot_milestone_curves(runs: Mapping[str, Mapping[str, Sequence]], path: os.P
     axes[0][0].legend(loc="best", fontsize=7)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

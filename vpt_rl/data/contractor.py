@@ -36,6 +36,7 @@ from typing import Iterator, Optional, Sequence, Union
 import cv2
 import numpy as np
 
+from vpt_rl.atomic import atomic_output
 from vpt_rl.actions import MOUSE_COUNTS_PER_TURN, MOUSE_DEGREES_PER_COUNT, MOUSE_DEGREES_PER_TURN, noop_action
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -278,10 +279,9 @@ def write_cursor_png(path: PathLike = CURSOR_PATH, size: int = 16) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rgba = make_cursor_image(size)
     bgra = rgba[..., [2, 1, 0, 3]]
-    tmp = path.with_name(path.name + ".tmp.png")
-    if not cv2.imwrite(str(tmp), bgra):
-        raise OSError(f"could not write cursor image {tmp}")
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=".png") as tmp:
+        if not cv2.imwrite(str(tmp), bgra):
+            raise OSError(f"could not write cursor image {tmp}")
     return path
 
 
