@@ -12,7 +12,15 @@ from typing import Optional, Sequence, Union, get_type_hints
 
 
 def _field_docs(cls) -> dict:
-    """Map field name -> the string literal that follows it in the class body (CleanRL convention)."""
+    """Map field name -> the string literal that follows it in the class body (CleanRL convention); fields
+    inherited from a base class take the base's text unless the subclass declares them again."""
+    docs = {}
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
+        docs.update(_own_field_docs(klass))
+    return docs
+
+
+def _own_field_docs(cls) -> dict:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError):
@@ -25,6 +33,27 @@ def _field_docs(cls) -> dict:
                     and isinstance(nxt.value.value, str):
                 docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
+
+
+@dataclasses.dataclass
+class RunArgs:
+    """The settings every training script shares; ``vpt_rl.train.idm.Args`` and ``vpt_rl.train.bc.Args`` extend
+    it (a subclass may declare a field again to change its default or help text)."""
+
+    num_workers: int = 0
+    """data decode worker processes (0: in the training process)"""
+    seed: int = 1
+    """random seed"""
+    device: str = "auto"
+    """torch device: auto, cpu, cuda, ..."""
+    out_dir: str = dataclasses.field(default="runs/train", metadata={"aliases": ["out"]})
+    """where the checkpoint, metrics.json and TensorBoard logs go"""
+    name: Optional[str] = None
+    """checkpoint file stem: OUT/NAME.model + OUT/NAME.weights (default: the out_dir folder's name)"""
+    resume: bool = True
+    """continue from OUT/train_state.pt when it exists"""
+    progress: bool = True
+    """show a tqdm progress bar"""
 
 
 def _str2bool(v: str) -> bool:

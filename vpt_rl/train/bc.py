@@ -43,7 +43,7 @@ from tqdm import tqdm
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
 from vpt_rl.atomic import atomic_torch_save, atomic_write_text
-from vpt_rl.train.args import parse_args
+from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
     all_reduce_mean,
@@ -62,7 +62,7 @@ OFFICIAL_MAX_GRAD_NORM = 5.0
 
 
 @dataclass
-class Args:
+class Args(RunArgs):
     """Behavioural cloning of the VPT policy: NLL of the joint action, memory carried across chunks."""
 
     data: list[str] = field(default_factory=list, metadata={"positional": True})
@@ -118,16 +118,10 @@ class Args:
     """checkpoint period in steps (and at the end)"""
     num_workers: int = 0
     """data decode worker processes per rank (0: in the training process)"""
-    seed: int = 1
-    """random seed"""
     device: str = "auto"
     """torch device: auto, cpu, cuda (with torchrun: cuda:LOCAL_RANK)"""
     out_dir: str = field(default="runs/bc", metadata={"aliases": ["out"]})
     """checkpoint, metrics.json and TensorBoard folder"""
-    name: Optional[str] = None
-    """checkpoint file stem: OUT/NAME.model + OUT/NAME.weights (default: the out_dir folder's name)"""
-    resume: bool = True
-    """continue from OUT/train_state.pt when it exists"""
     progress: bool = True
     """show a tqdm progress bar (rank 0)"""
 

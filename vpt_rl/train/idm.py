@@ -33,13 +33,13 @@ from vpt_rl.actions import BUTTONS_ALL, CAMERA_MAXVAL, undiscretize_camera
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
 from vpt_rl.atomic import atomic_torch_save, atomic_write_text
-from vpt_rl.train.args import parse_args
+from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import lr_at, resolve_device, seed_everything, summary_writer
 
 
 @dataclass
-class Args:
+class Args(RunArgs):
     """Train an IDM (NLL of buttons + camera bins) with held-out keypress accuracy and camera R^2."""
 
     data: list[str] = field(default_factory=list, metadata={"positional": True})
@@ -91,20 +91,8 @@ class Args:
     """cap on held-out frames per evaluation"""
     save_every: int = 250
     """write the checkpoint every this many steps (and at the end)"""
-    num_workers: int = 0
-    """data decode worker processes (0: in the training process)"""
-    seed: int = 1
-    """random seed"""
-    device: str = "auto"
-    """torch device: auto, cpu, cuda, ..."""
     out_dir: str = field(default="runs/idm", metadata={"aliases": ["out"]})
     """where the checkpoint, metrics.json and TensorBoard logs go"""
-    name: Optional[str] = None
-    """checkpoint file stem: OUT/NAME.model + OUT/NAME.weights (default: the out_dir folder's name)"""
-    resume: bool = True
-    """continue from OUT/train_state.pt when it exists"""
-    progress: bool = True
-    """show a tqdm progress bar"""
 
 
 # ---------------------------------------------------------------------------------------------------
