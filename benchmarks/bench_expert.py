@@ -5,7 +5,7 @@ ticks (6000 = 5 minutes); a milestone counts when its item is in the inventory a
 and writes ``benchmarks/results/expert.json`` (per-seed milestone ticks, rates, median ticks, env ticks/s).
 Per-seed results are checkpointed to ``expert.partial.json`` so an interrupted run resumes.
 
-Run (the numbers in README.md)::
+Run (the numbers in docs/minelite.md)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_expert.py --seeds 50 --max-ticks 6000
 

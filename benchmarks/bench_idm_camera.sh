@@ -1,5 +1,5 @@
 #!/bin/sh
-# The commands behind docs/idm.md's and README.md's IDM camera numbers (2-core CPU, no GPU, one torch
+# The commands behind docs/idm.md's IDM camera numbers (2-core CPU, no GPU, one torch
 # thread per run, two to three runs sharing the cores; 2026-12-02): the motion-trunk IDM and the plain
 # micro_idm at the same budget (1000 steps x 2 windows x 32 frames, lr 1e-3), trained on 32 contractor-like
 # episodes of 1500 ticks (the pipeline's small-preset labelled split) and scored on 4 held-out contractor-

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The command behind docs/idm.md's and README.md's IDM data-efficiency numbers (2-core CPU shared with two
+# The command behind docs/idm.md's IDM data-efficiency numbers (2-core CPU shared with two
 # or three other single-thread jobs, no GPU; 2026-12-02): the motion IDM and a micro BC policy on the same
 # true labels of contractor-like recordings (--camera-noise 0.5) at 2, 5, 10 and 20 minutes of game time,
 # scored on 2 held-out minutes. Recordings are reused when present. (That run used --data-dir, --out-dir and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The exact commands behind the inference numbers in README.md.
+# The exact commands behind the inference numbers in docs/performance.md.
 set -euo pipefail
 # main table: 1x policy steps (batch 1 and 8) and a 128-frame chunk
 OMP_NUM_THREADS=1 python benchmarks/bench_inference.py --threads 1 --steps 32 --warmup 3 --chunk 128 \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The exact commands behind the Sample Factory vs SB3 throughput numbers in README.md.
+# The exact commands behind the Sample Factory vs SB3 throughput numbers in docs/performance.md.
 set -euo pipefail
 # 1) SF's own sampling defaults (double-buffered: --worker_num_splits 2, 2 envs per worker), 1/2/4 workers,
 #    SB3 with 1 and 2 torch threads -> benchmarks/results/bench_sample_factory.json

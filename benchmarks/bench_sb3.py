@@ -7,7 +7,7 @@ Then the rollout-buffer memory of the 1x config for 8 envs x 256 steps, analytic
 allocating and filling a real ``VPTRolloutBuffer``; and the same iteration with SB3's ``PPO`` +
 ``MultiInputPolicy`` (NatureCNN) on the same env (throughput ratio against the ``tiny`` config).
 
-    python benchmarks/bench_sb3.py                      # the numbers in README.md
+    python benchmarks/bench_sb3.py                      # the numbers in docs/performance.md
     python benchmarks/bench_sb3.py --configs tiny --n-envs 2 --n-steps 16    # quick look
 
 Writes ``benchmarks/results/bench_sb3.json`` and prints one line.

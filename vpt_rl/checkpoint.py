@@ -44,7 +44,7 @@ __all__ = [
 
 PathLike = Union[str, os.PathLike]
 
-DOWNLOAD_URL = "https://openaipublic.blob.core.windows.net/minecraft-rl/models/{file}"  # README.md links
+DOWNLOAD_URL = "https://openaipublic.blob.core.windows.net/minecraft-rl/models/{file}"  # docs/model.md links
 
 # released checkpoint name -> (.model file, .weights file) as listed in the official README
 RELEASED: Dict[str, Tuple[str, str]] = {

@@ -1164,7 +1164,7 @@ class PolicyNet(nn.Module):
         :param fast_pool: max-pool on channels-last memory (exact).
         :param winograd: NNPACK Winograd 3x3 convolutions for single images without autograd; ~1e-5
             relative difference (within the 1e-4 fixture tolerance). Off by default for the policy: with the
-            channels-last GroupNorm the policy needs for parity it gains little (see README.md).
+            channels-last GroupNorm the policy needs for parity it gains little (see docs/performance.md).
         :param micro_batch: frames per CNN pass without autograd (exact; 0 = all at once).
         :param prepack: for single images without autograd, run each conv + ReLU as one oneDNN call with the
             weight reordered into oneDNN's blocked layout once and cached, instead of on every call.

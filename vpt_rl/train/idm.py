@@ -61,7 +61,7 @@ class Args(RunArgs):
     total_steps: int = field(default=1000, metadata={"aliases": ["steps"]})
     """optimizer steps"""
     lr: float = 1e-3
-    """peak learning rate (AdamW); 3e-3 makes the small presets' features collapse (README.md)"""
+    """peak learning rate (AdamW); 3e-3 makes the small presets' features collapse (docs/experiments/2026-12-02-idm-camera.md)"""
     weight_decay: float = 0.01
     """AdamW weight decay"""
     warmup_steps: int = 50

@@ -28,7 +28,7 @@ def init_head_from_prior(linear: torch.nn.Linear, log_prior: np.ndarray, gain: f
     Why: with the PyTorch default head init, the first optimizer steps of a small IDM/policy are spent
     fitting the label marginals through the trunk, and at the learning rates short CPU runs need the
     trunk's features collapse to a constant (every frame gets the prior; measured in
-    README.md). Starting the head at the prior with near-zero weights (the official heads'
+    docs/experiments/2026-12-02-idm-camera.md). Starting the head at the prior with near-zero weights (the official heads'
     intended ``reset_parameters``: orthogonal, gain 0.01, which the official code never calls) leaves only
     the frame-dependent part to learn. ``log_prior`` is flattened in the head's output order; the bias is
     multiplied by ``temperature`` so that the head's output after the temperature division is the prior.

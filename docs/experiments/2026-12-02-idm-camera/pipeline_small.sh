@@ -1,5 +1,5 @@
 #!/bin/sh
-# The 2026-12-02 small-preset pipeline run behind README.md's "labels with the 2026-12-02 preset" and its
+# The 2026-12-02 small-preset pipeline run behind docs/experiments/2026-12-02-pipeline-small.md's "The 2026-12-02 preset" and its
 # results table (2-core CPU, no GPU, one torch thread per process, two or three jobs sharing the cores).
 # It ran in three invocations into one folder; every later one skips the stages already done.
 OUT=exp/pipe_small
