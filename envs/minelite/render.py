@@ -164,26 +164,45 @@ def tile_heights(blocks, shift):
 
 
 @njit(cache=True, fastmath=True, nogil=True, inline="always")
-def _trace(blocks, th, ytop, ex, ey, ez, dx, dy, dz, view_dist):
-    """DDA along the unit ray; returns (hit, block, ix, iy, iz, axis, t). axis -1: the eye is inside a block."""
-    X = blocks.shape[0]
-    Z = blocks.shape[2]
-    n = 1 << TILE_SHIFT
+def _dda_start(ex, ey, ez, dx, dy, dz):
+    """Start of a voxel walk (Amanatides & Woo) along ``e + t d``: the cell of ``e``, the step sign per axis,
+    the ``t`` one cell costs per axis, and the ``t`` of the first crossing per axis (1e30: never)."""
     ix = int(math.floor(ex))
     iy = int(math.floor(ey))
     iz = int(math.floor(ez))
     stx = 1 if dx > 0 else -1
     sty = 1 if dy > 0 else -1
     stz = 1 if dz > 0 else -1
-    idx = 1.0 / dx if dx != 0.0 else 1e30
-    idy = 1.0 / dy if dy != 0.0 else 1e30
-    idz = 1.0 / dz if dz != 0.0 else 1e30
-    tdx = abs(idx)
-    tdy = abs(idy)
-    tdz = abs(idz)
+    tdx = abs(1.0 / dx) if dx != 0.0 else 1e30
+    tdy = abs(1.0 / dy) if dy != 0.0 else 1e30
+    tdz = abs(1.0 / dz) if dz != 0.0 else 1e30
     tmx = ((ix + 1.0 - ex) if dx > 0 else (ex - ix)) * tdx if dx != 0.0 else 1e30
     tmy = ((iy + 1.0 - ey) if dy > 0 else (ey - iy)) * tdy if dy != 0.0 else 1e30
     tmz = ((iz + 1.0 - ez) if dz > 0 else (ez - iz)) * tdz if dz != 0.0 else 1e30
+    return ix, iy, iz, stx, sty, stz, tdx, tdy, tdz, tmx, tmy, tmz
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _dda_advance(ix, iy, iz, stx, sty, stz, tdx, tdy, tdz, tmx, tmy, tmz):
+    """One step of the voxel walk into the next cell; returns the new state, the ``t`` of the crossing and its
+    axis (0 x, 1 y, 2 z)."""
+    if tmx < tmy and tmx < tmz:
+        return ix + stx, iy, iz, tmx + tdx, tmy, tmz, tmx, 0
+    if tmy < tmz:
+        return ix, iy + sty, iz, tmx, tmy + tdy, tmz, tmy, 1
+    return ix, iy, iz + stz, tmx, tmy, tmz + tdz, tmz, 2
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _trace(blocks, th, ytop, ex, ey, ez, dx, dy, dz, view_dist):
+    """DDA along the unit ray; returns (hit, block, ix, iy, iz, axis, t). axis -1: the eye is inside a block."""
+    X = blocks.shape[0]
+    Z = blocks.shape[2]
+    n = 1 << TILE_SHIFT
+    idx = 1.0 / dx if dx != 0.0 else 1e30
+    idy = 1.0 / dy if dy != 0.0 else 1e30
+    idz = 1.0 / dz if dz != 0.0 else 1e30
+    ix, iy, iz, stx, sty, stz, tdx, tdy, tdz, tmx, tmy, tmz = _dda_start(ex, ey, ez, dx, dy, dz)
     t = 0.0
     axis = -1
     while True:
@@ -228,21 +247,7 @@ def _trace(blocks, th, ytop, ex, ey, ez, dx, dy, dz, view_dist):
                     continue
         else:
             return 0, 0, ix, iy, iz, axis, t
-        if tmx < tmy and tmx < tmz:
-            t = tmx
-            ix += stx
-            tmx += tdx
-            axis = 0
-        elif tmy < tmz:
-            t = tmy
-            iy += sty
-            tmy += tdy
-            axis = 1
-        else:
-            t = tmz
-            iz += stz
-            tmz += tdz
-            axis = 2
+        ix, iy, iz, tmx, tmy, tmz, t, axis = _dda_advance(ix, iy, iz, stx, sty, stz, tdx, tdy, tdz, tmx, tmy, tmz)
         if t > view_dist:
             return 0, 0, ix, iy, iz, axis, t
 
@@ -442,18 +447,7 @@ def pick_block(blocks, eye, d, reach):
     dx = d[0]
     dy = d[1]
     dz = d[2]
-    ix = int(math.floor(ex))
-    iy = int(math.floor(ey))
-    iz = int(math.floor(ez))
-    stx = 1 if dx > 0 else -1
-    sty = 1 if dy > 0 else -1
-    stz = 1 if dz > 0 else -1
-    tdx = abs(1.0 / dx) if dx != 0.0 else 1e30
-    tdy = abs(1.0 / dy) if dy != 0.0 else 1e30
-    tdz = abs(1.0 / dz) if dz != 0.0 else 1e30
-    tmx = ((ix + 1.0 - ex) if dx > 0 else (ex - ix)) * tdx if dx != 0.0 else 1e30
-    tmy = ((iy + 1.0 - ey) if dy > 0 else (ey - iy)) * tdy if dy != 0.0 else 1e30
-    tmz = ((iz + 1.0 - ez) if dz > 0 else (ez - iz)) * tdz if dz != 0.0 else 1e30
+    ix, iy, iz, stx, sty, stz, tdx, tdy, tdz, tmx, tmy, tmz = _dda_start(ex, ey, ez, dx, dy, dz)
     t = 0.0
     axis = -1
     while t <= reach:
@@ -470,21 +464,7 @@ def pick_block(blocks, eye, d, reach):
                 elif axis == 2:
                     res[6] = -stz
                 return res
-        if tmx < tmy and tmx < tmz:
-            t = tmx
-            ix += stx
-            tmx += tdx
-            axis = 0
-        elif tmy < tmz:
-            t = tmy
-            iy += sty
-            tmy += tdy
-            axis = 1
-        else:
-            t = tmz
-            iz += stz
-            tmz += tdz
-            axis = 2
+        ix, iy, iz, tmx, tmy, tmz, t, axis = _dda_advance(ix, iy, iz, stx, sty, stz, tdx, tdy, tdz, tmx, tmy, tmz)
     return res
 
 
