@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import statistics
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from vpt_rl import actions as A
 from vpt_rl.train.args import parse_args
+from timing import median_cpu_seconds
 from vpt_rl.atomic import atomic_write_json
 
 
@@ -36,13 +35,6 @@ def _parse() -> Args:
     return parse_args(Args, description=__doc__.splitlines()[0])
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()  # CPU time: less sensitive than wall time to other jobs on a shared machine
-        fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times)
 
 
 def main(args: Args) -> dict:
@@ -69,12 +61,12 @@ def main(args: Args) -> dict:
 
     n = args.n
     res = {
-        "env_to_agent_us_per_step": _median_seconds(e2a, args.repeats) / n * 1e6,
-        "agent_to_env_us_per_step": _median_seconds(a2e, args.repeats) / n * 1e6,
-        "env_to_agent_batch_list_us_per_action": _median_seconds(lambda: A.env_to_agent_batch(env_actions), args.repeats) / n * 1e6,
-        "env_to_agent_batch_columns_us_per_action": _median_seconds(lambda: A.env_to_agent_batch(columns), args.repeats) / n * 1e6,
-        "agent_to_env_batch_list_us_per_action": _median_seconds(lambda: A.agent_to_env_batch(bi, ci), args.repeats) / n * 1e6,
-        "agent_to_env_batch_columns_us_per_action": _median_seconds(lambda: A.agent_to_env_batch(bi, ci, columns=True), args.repeats) / n * 1e6,
+        "env_to_agent_us_per_step": median_cpu_seconds(e2a, args.repeats) / n * 1e6,
+        "agent_to_env_us_per_step": median_cpu_seconds(a2e, args.repeats) / n * 1e6,
+        "env_to_agent_batch_list_us_per_action": median_cpu_seconds(lambda: A.env_to_agent_batch(env_actions), args.repeats) / n * 1e6,
+        "env_to_agent_batch_columns_us_per_action": median_cpu_seconds(lambda: A.env_to_agent_batch(columns), args.repeats) / n * 1e6,
+        "agent_to_env_batch_list_us_per_action": median_cpu_seconds(lambda: A.agent_to_env_batch(bi, ci), args.repeats) / n * 1e6,
+        "agent_to_env_batch_columns_us_per_action": median_cpu_seconds(lambda: A.agent_to_env_batch(bi, ci, columns=True), args.repeats) / n * 1e6,
     }
     result = {
         "benchmark": "actions",

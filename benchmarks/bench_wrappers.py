@@ -12,7 +12,6 @@ import dataclasses
 import os
 import platform
 import statistics
-import time
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -23,6 +22,7 @@ from vpt_rl import actions as A
 from vpt_rl.envs.rewards import PAPER_TECH_TREE, InventoryTracker
 from vpt_rl.envs.wrappers import make_vpt_env, resize_pov
 from vpt_rl.train.args import parse_args
+from timing import median_cpu_seconds
 from vpt_rl.atomic import atomic_write_json
 
 
@@ -42,13 +42,6 @@ def _parse() -> Args:
     return parse_args(Args, description=__doc__.splitlines()[0])
 
 
-def _median(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()  # CPU time: less sensitive than wall time to other jobs on a shared machine
-        fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times)
 
 
 def main(args: Args) -> dict:
@@ -100,16 +93,16 @@ def main(args: Args) -> dict:
     n = 2000
     raw_t, stack_t = [], []
     for _ in range(args.repeats):  # interleaved, so load changes on a shared machine hit both alike
-        raw_t.append(_median(run_raw, 1))
-        stack_t.append(_median(run_stack, 1))
+        raw_t.append(median_cpu_seconds(run_raw, 1))
+        stack_t.append(median_cpu_seconds(run_stack, 1))
     res = {
         "minelite_raw_ms_per_step": statistics.median(raw_t) / args.steps * 1e3,
         "minelite_vpt_stack_ms_per_step": statistics.median(stack_t) / args.steps * 1e3,
-        "resize_360x640_to_128_us": _median(lambda: [resize_pov(frame) for _ in range(n)], args.repeats) / n * 1e6,
-        "techtree_update_us": _median(lambda: [tracker.update(inv) for _ in range(n)], args.repeats) / n * 1e6,
+        "resize_360x640_to_128_us": median_cpu_seconds(lambda: [resize_pov(frame) for _ in range(n)], args.repeats) / n * 1e6,
+        "techtree_update_us": median_cpu_seconds(lambda: [tracker.update(inv) for _ in range(n)], args.repeats) / n * 1e6,
     }
-    res["null_env_stack_128_us_per_step"] = _median(lambda: run_null(null128), args.repeats) / args.steps * 1e6
-    res["null_env_stack_360x640_us_per_step"] = _median(lambda: run_null(null360), args.repeats) / args.steps * 1e6
+    res["null_env_stack_128_us_per_step"] = median_cpu_seconds(lambda: run_null(null128), args.repeats) / args.steps * 1e6
+    res["null_env_stack_360x640_us_per_step"] = median_cpu_seconds(lambda: run_null(null360), args.repeats) / args.steps * 1e6
     res["stack_overhead_ms_per_step"] = res["minelite_vpt_stack_ms_per_step"] - res["minelite_raw_ms_per_step"]
     result = {
         "benchmark": "wrappers",
