@@ -31,6 +31,7 @@ import operator
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
+from gymnasium import spaces
 
 __all__ = [
     "BUTTONS_ALL",
@@ -622,6 +623,4 @@ def factored_to_env(buttons: Any, camera_bins: Any) -> Dict[str, Any]:
 
 def action_space():
     """The joint action space ``gymnasium.spaces.MultiDiscrete([8641, 121])``."""
-    from gymnasium import spaces
-
     return spaces.MultiDiscrete(np.array([N_BUTTON_CLASSES, N_CAMERA_CLASSES], dtype=np.int64))

@@ -38,6 +38,7 @@ import numpy as np
 
 from vpt_rl.atomic import atomic_output
 from vpt_rl.actions import MOUSE_COUNTS_PER_TURN, MOUSE_DEGREES_PER_COUNT, MOUSE_DEGREES_PER_TURN, noop_action
+import av
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -349,8 +350,6 @@ def iter_video_frames(mp4_path: PathLike, threads: bool = True) -> Iterator[np.n
     A file that cannot be opened, or a decode error part-way, gives a :class:`DataWarning` naming the
     file and the frame index; the frames decoded before the error are still yielded.
     """
-    import av
-
     path = str(mp4_path)
     try:
         container = av.open(path)

@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from vpt_rl.actions import BUTTONS_ALL, env_to_agent, env_to_factored
-from vpt_rl.data.contractor import AGENT_RESOLUTION, iter_segment
+from vpt_rl.data.contractor import AGENT_RESOLUTION, iter_segment, load_actions
 
 N_IDM_BUTTONS = len(BUTTONS_ALL)
 
@@ -255,8 +255,6 @@ def make_loader(dataset: SequenceDataset, num_workers: int = 0, prefetch_factor:
 
 def count_steps(segments: Sequence, skip_null: bool = False) -> int:
     """Number of jsonl lines (``skip_null=False``) or non-null lines over ``segments`` (no decoding)."""
-    from vpt_rl.data.contractor import load_actions
-
     total = 0
     for mp4 in segments:
         actions = load_actions(Path(mp4).with_suffix(".jsonl"))

@@ -1,4 +1,5 @@
-"""Write a whole clip of RGB frames to an H.264 mp4 (the streaming writer of recordings is in ``recorder``)."""
+"""Whole clips: read a video as agent-resolution frames, write frames as an H.264 mp4 (the streaming writer of
+recordings is in ``recorder``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ import av
 import numpy as np
 
 from vpt_rl.atomic import atomic_output
+from vpt_rl.data.contractor import AGENT_RESOLUTION, iter_video_frames, resize_frame
 
 
 def write_video(path: Union[str, Path], frames: Sequence[np.ndarray], fps: int = 20, crf: int = 18) -> Path:
@@ -33,3 +35,11 @@ def write_video(path: Union[str, Path], frames: Sequence[np.ndarray], fps: int =
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def read_video_frames(mp4: Union[str, Path]) -> np.ndarray:
+    """All frames of a video as RGB uint8 ``(N, 128, 128, 3)`` (cv2 INTER_LINEAR resize when needed)."""
+    frames = [resize_frame(f) for f in iter_video_frames(mp4)]
+    if not frames:
+        return np.zeros((0, AGENT_RESOLUTION[1], AGENT_RESOLUTION[0], 3), np.uint8)
+    return np.stack(frames)

@@ -29,10 +29,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vpt_rl.actions import BUTTONS_ALL, CAMERA_MAXVAL, undiscretize_camera
-from vpt_rl.data.contractor import find_segments
-from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
+from vpt_rl.actions import (
+    BUTTONS_ALL,
+    CAMERA_MAXVAL,
+    camera_bin_centres,
+    discretize_camera,
+    env_to_factored,
+    undiscretize_camera,
+)
 from vpt_rl.atomic import atomic_torch_save, atomic_write_text
+from vpt_rl.checkpoint import load_idm, save_idm
+from vpt_rl.data.contractor import convert_lines, find_segments, load_actions, read_jsonl_lines
+from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
+from vpt_rl.data.video import read_video_frames
+from vpt_rl.model import IDM_PRESETS, IDMNet, MotionStem, idm_argmax
 from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import lr_at, resolve_device, seed_everything, summary_writer
@@ -143,11 +153,6 @@ class MotionCache:
     """
 
     def __init__(self, segments: Sequence, max_frames: int = 100_000, seed: int = 0, progress: bool = False):
-        from vpt_rl.actions import env_to_factored
-        from vpt_rl.data.contractor import convert_lines, read_jsonl_lines
-        from vpt_rl.model import MotionStem
-        from vpt_rl.train.label import read_video_frames
-
         segments = list(segments)
         np.random.default_rng(seed).shuffle(segments)
         vols, bins, flags, valid, starts = [], [], [], [], []
@@ -207,8 +212,6 @@ def camera_posterior_mean(logp_camera: torch.Tensor) -> torch.Tensor:
 
     Against the argmax bin it never makes a confident 10-degree turn the wrong way when two directions are
     close in probability, and it gives continuous values between the bin centres."""
-    from vpt_rl.actions import camera_bin_centres
-
     centres = torch.as_tensor(camera_bin_centres(), dtype=torch.float32, device=logp_camera.device)
     return logp_camera.float().exp() @ centres
 
@@ -244,7 +247,6 @@ def idm_metrics(pred_buttons: np.ndarray, true_buttons: np.ndarray, pred_bins: n
     n_pressed = tb.sum()
     pred_deg = undiscretize_camera(np.asarray(pred_bins))
     true_clip = np.clip(np.asarray(true_deg, np.float64), -CAMERA_MAXVAL, CAMERA_MAXVAL)
-    from vpt_rl.actions import discretize_camera
 
     true_bins = discretize_camera(true_clip)
     out = {
@@ -313,8 +315,6 @@ def mirror_batch(batch: dict, rows: torch.Tensor) -> dict:
 def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, device="cpu",
                  max_frames: Optional[int] = None, num_workers: int = 0) -> dict:
     """:func:`idm_metrics` of ``idm`` on every frame of ``segments`` (non-overlapping windows)."""
-    from vpt_rl.model import idm_argmax
-
     was_training = idm.training
     idm.eval()
     ds = SequenceDataset(segments, batch_size=batch_size, seq_len=seq_len, skip_null=False, pack=False,
@@ -353,9 +353,6 @@ def idm_label_counts(segments: Sequence) -> tuple[np.ndarray, np.ndarray]:
     :return: ``(buttons (20, 2), camera (2, 11))``: for each button the frames with it released/pressed,
         for each camera axis (pitch, yaw) the frames in each mu-law bin.
     """
-    from vpt_rl.actions import env_to_factored
-    from vpt_rl.data.contractor import load_actions
-
     buttons = np.zeros((len(BUTTONS_ALL), 2), np.int64)
     camera = np.zeros((2, 11), np.int64)
     for mp4 in segments:
@@ -374,9 +371,6 @@ def init_idm_heads(idm, segments: Sequence) -> None:
 
 
 def _build_idm(args: Args, device):
-    from vpt_rl.checkpoint import load_idm
-    from vpt_rl.model import IDM_PRESETS, IDMNet
-
     if args.init_model:
         weights = args.init_weights or str(Path(args.init_model).with_suffix(".weights"))
         return load_idm(args.init_model, weights, device=str(device))
@@ -390,8 +384,6 @@ def train_idm(args: Args) -> Path:
 
     Resumes from ``OUT/train_state.pt`` (step, optimizer) and the weights when ``args.resume``.
     """
-    from vpt_rl.checkpoint import load_idm, save_idm
-
     if not args.data:
         raise ValueError("train_idm needs at least one data folder or segment (args.data is empty)")
     if not 0.0 <= args.mirror_aug <= 1.0:

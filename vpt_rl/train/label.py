@@ -38,18 +38,20 @@ import torch
 from tqdm import tqdm
 
 from vpt_rl.actions import BUTTONS_ALL, undiscretize_camera
+from vpt_rl.atomic import atomic_write_text
 from vpt_rl.data.contractor import (
     ACTION_TO_KEY,
     ACTION_TO_MOUSE_BUTTON,
     DataWarning,
     degrees_to_counts,
     find_segments,
-    iter_video_frames,
-    resize_frame,
 )
-from vpt_rl.atomic import atomic_write_text
+from vpt_rl.data.video import read_video_frames
+from vpt_rl.model import idm_argmax
 from vpt_rl.train.args import parse_args
+from vpt_rl.train.idm import camera_posterior_mean
 from vpt_rl.train.runtime import resolve_device
+from vpt_rl.checkpoint import load_idm
 
 MARKER_SUFFIX = ".label.json"
 LABEL_FORMAT_VERSION = 1
@@ -180,14 +182,6 @@ def pseudo_label_lines(buttons: np.ndarray, camera_deg: np.ndarray,
 # Running the IDM
 
 
-def read_video_frames(mp4: Union[str, Path]) -> np.ndarray:
-    """All frames of a video as RGB uint8 (N, 128, 128, 3) (cv2 INTER_LINEAR resize when needed)."""
-    frames = [resize_frame(f) for f in iter_video_frames(mp4)]
-    if not frames:
-        return np.zeros((0, 128, 128, 3), np.uint8)
-    return np.stack(frames)
-
-
 @torch.no_grad()
 def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
                   device: Union[str, torch.device] = "cpu", details: bool = False):
@@ -197,9 +191,6 @@ def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
         ``details`` also ``camera_mean (N, 2)`` posterior-mean degrees and ``confidence (N,)`` (the
         probability of the predicted button vector).
     """
-    from vpt_rl.model import idm_argmax
-    from vpt_rl.train.idm import camera_posterior_mean
-
     n = len(frames)
     buttons = np.zeros((n, len(BUTTONS_ALL)), np.int64)
     camera = np.full((n, 2), 5, np.int64)
@@ -268,8 +259,6 @@ def label_videos(
     holding true labels is left alone with a :class:`~vpt_rl.data.contractor.DataWarning`.
     ``camera``: ``"argmax"`` (official) or ``"mean"`` (posterior mean, continuous degrees).
     """
-    from vpt_rl.checkpoint import load_idm
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if camera not in CAMERA_DECODINGS:
