@@ -384,8 +384,6 @@ def make_vpt_env(
         if max_steps is not None:
             env = gym.wrappers.TimeLimit(env, max_episode_steps=int(max_steps))
     elif isinstance(env_id, str):
-        import vpt_rl.envs  # noqa: F401  (registers the vpt_rl/* ids)
-
         if max_steps is not None:
             if int(max_steps) < 1:
                 raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")

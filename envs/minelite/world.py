@@ -25,6 +25,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from vpt_rl.envs.minelite.items import TOOL_SPEED
+
 # --- block ids (stable: the scripted expert and the renderer's textures use them) ------------------
 AIR = 0
 GRASS = 1
@@ -106,8 +108,6 @@ def break_ticks(block: int, tool: Optional[str], tier: int, mining_speed: float 
     >>> break_ticks(STONE, None, 0)    # stone by hand: slow and no drop
     (150, False)
     """
-    from vpt_rl.envs.minelite.items import TOOL_SPEED
-
     info = BLOCK_INFO[block]
     if block == AIR or math.isinf(info.hardness):
         return -1, False
