@@ -15,19 +15,19 @@ if TYPE_CHECKING:  # annotations only: the engine imports this module
     from vpt_rl.pipeline.engine import StageContext
 
 
+RL_RUN_LABELS = {"pretrained": "foundation+RL (KL)", "random": "random init+RL (entropy)"}
+"""RL run -> its label in the plots"""
+
+
 def stage_report(ctx: StageContext) -> Dict[str, Any]:
     """Write ``results.json``, ``results.md`` and ``plots/{reward_curves,rl_milestones,milestones}.png``."""
     results = collect_results(ctx)
     write_json_atomic(ctx.out / "results.json", results)
     write_text_atomic(ctx.out / "results.md", results_markdown(results))
-    curves = {label: (results["rl"][run]["curve"]["steps"], results["rl"][run]["curve"]["returns"])
-              for run, label in (("pretrained", "foundation+RL (KL)"), ("random", "random init+RL (entropy)"))
-              if run in results["rl"]}
-    plots.plot_reward_curves(curves, ctx.plots_dir / "reward_curves.png",
+    runs = {label: results["rl"][run]["curve"] for run, label in RL_RUN_LABELS.items() if run in results["rl"]}
+    plots.plot_reward_curves({label: (c["steps"], c["returns"]) for label, c in runs.items()},
+                             ctx.plots_dir / "reward_curves.png",
                              title=f"MineLite tech-tree return vs env steps ({ctx.cfg.name} preset)")
-    runs = {label: results["rl"][run]["curve"] for run, label in (("pretrained", "foundation+RL (KL)"),
-                                                                    ("random", "random init+RL (entropy)"))
-            if run in results["rl"]}
     plots.plot_milestone_curves(runs, ctx.plots_dir / "rl_milestones.png",
                                 title=f"RL fine-tuning, same env steps ({ctx.cfg.name} preset, "
                                       f"{ctx.cfg.rl_max_ticks}-tick training episodes)")
