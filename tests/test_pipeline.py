@@ -580,3 +580,25 @@ def test_recipe_checks_judge_each_target_on_the_agents_present():
     only = pl.recipe_checks({"random-init+rl": agent(0.2, log=0.3)})
     assert [(c["check"], c["met"]) for c in only] == [("random-init+RL: log", False),
                                                        ("random-init+RL mean return", False)]
+
+
+def test_stage_table_is_one_record_per_stage_in_dependency_order():
+    import dataclasses
+
+    knobs = {k for s in pl.STAGE_TABLE for k in s.knobs}
+    assert knobs == {f.name for f in dataclasses.fields(pl.PipelineConfig)} - {"name"}  # every knob has a stage
+    seen = set()
+    for s in pl.STAGE_TABLE:
+        assert set(s.inputs) <= seen, s.name  # a stage reads only from stages before it
+        assert pl.STAGES[s.name] is s.fn and s.produces
+        seen.add(s.name)
+    assert pl.STAGE_ORDER == tuple(s.name for s in pl.STAGE_TABLE)
+
+
+def test_python_dash_m_runs_the_pipeline_cli():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "vpt_rl.pipeline", "--preset", "smoke", "--set", "rl_steps=77",
+                          "--list-knobs"], check=True, capture_output=True, text=True)
+    assert "rl_steps = 77" in res.stdout

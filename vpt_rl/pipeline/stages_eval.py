@@ -1,6 +1,7 @@
 """The ``eval`` stage: the zero-shot foundation model, its fine-tuned versions and the expert over many seeds."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from vpt_rl import evaluate as ev
@@ -8,8 +9,6 @@ from vpt_rl.pipeline.config import PipelineConfig
 from vpt_rl.pipeline.files import file_stamp, read_json, safe_name, up_to_date, write_json_atomic
 
 if TYPE_CHECKING:  # annotations only: the engine imports this module
-    from pathlib import Path
-
     from vpt_rl.pipeline.engine import StageContext
 
 # the agents the eval stage compares, in table order
