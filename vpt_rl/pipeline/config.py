@@ -183,7 +183,7 @@ def parse_set_items(items: Sequence[str]) -> Dict[str, str]:
     return overrides
 
 
-def resolve_config(preset: "str | PipelineConfig", overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
+def resolve_config(preset: str | PipelineConfig, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
     """A preset name (or a ready :class:`PipelineConfig`) with ``overrides`` applied.
 
     :raises ValueError: for an unknown preset name or a bad override.
