@@ -343,7 +343,7 @@ def test_compare_runs_on_hand_made_curves():
 
 
 def _real_parts_missing():
-    root = Path(pl.__file__).resolve().parents[1]
+    root = Path(pl.__file__).resolve().parents[2]  # vpt_rl/pipeline/__init__.py -> the repository root
     need = ["vpt_rl/model.py", "vpt_rl/checkpoint.py", "vpt_rl/data/recorder.py", "vpt_rl/commands/record.py",
             "envs/minelite/env.py", "envs/minelite/expert.py", "envs/wrappers.py", "vpt_rl/train/idm.py",
             "vpt_rl/train/label.py", "vpt_rl/train/bc.py", "policies/sb3.py"]
@@ -352,11 +352,11 @@ def _real_parts_missing():
 
 def test_rl_runs_share_env_and_algorithm_seeds_and_world_size_reaches_every_env(tmp_path, monkeypatch):
     """Pretrained and random init differ only in init and coefficients: same seed (envs seed+1000+i, algorithm
-    seed+1000), same world size; the record stage passes the world size to `vpt-rl record`."""
-    import vpt_rl.commands.record as record_cmd
+    seed+1000), same world size; the record stage passes the world size to the recorder."""
+    import vpt_rl.data.record as recording
     import vpt_rl.policies.sb3 as sb3
 
-    calls, argvs = [], []
+    calls, recorded = [], []
 
     def fake_finetune(env_id, total_steps, **kw):
         calls.append(kw)
@@ -367,7 +367,8 @@ def test_rl_runs_share_env_and_algorithm_seeds_and_world_size_reaches_every_env(
         return str(out / "final.zip")
 
     monkeypatch.setattr(sb3, "finetune_sb3", fake_finetune)
-    monkeypatch.setattr(record_cmd, "main", lambda argv: argvs.append(list(argv)) or 0)
+    monkeypatch.setattr(recording, "record_dataset",
+                        lambda out_dir, episodes, **kw: recorded.append(kw) or recording.DatasetRecording())
     cfg = CFG.replace(world_size=24)
     ctx = pl.StageContext(out=tmp_path, cfg=cfg, seed=5)
     ctx.foundation_paths[0].parent.mkdir(parents=True)
@@ -379,8 +380,7 @@ def test_rl_runs_share_env_and_algorithm_seeds_and_world_size_reaches_every_env(
     assert json.loads((tmp_path / "rl/random/curve.json").read_text())["returns"] == [1.5]
     with pytest.raises(pl.PipelineError):  # the stand-in record wrote no segments
         pl.stage_record(ctx)
-    argv = argvs[0]
-    assert argv[argv.index("--world-size") + 1] == "24"
+    assert [kw["world_size"] for kw in recorded] == [24, 24]  # the labelled and the video split
     assert pl.stage_config("record", cfg, "sb3", 0) != pl.stage_config("record", CFG, "sb3", 0)
     with pytest.raises(ValueError, match="world_size=8"):
         CFG.replace(world_size=8)
@@ -580,3 +580,25 @@ def test_recipe_checks_judge_each_target_on_the_agents_present():
     only = pl.recipe_checks({"random-init+rl": agent(0.2, log=0.3)})
     assert [(c["check"], c["met"]) for c in only] == [("random-init+RL: log", False),
                                                        ("random-init+RL mean return", False)]
+
+
+def test_stage_table_is_one_record_per_stage_in_dependency_order():
+    import dataclasses
+
+    knobs = {k for s in pl.STAGE_TABLE for k in s.knobs}
+    assert knobs == {f.name for f in dataclasses.fields(pl.PipelineConfig)} - {"name"}  # every knob has a stage
+    seen = set()
+    for s in pl.STAGE_TABLE:
+        assert set(s.inputs) <= seen, s.name  # a stage reads only from stages before it
+        assert pl.STAGES[s.name] is s.fn and s.produces
+        seen.add(s.name)
+    assert pl.STAGE_ORDER == tuple(s.name for s in pl.STAGE_TABLE)
+
+
+def test_python_dash_m_runs_the_pipeline_cli():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "vpt_rl.pipeline", "--preset", "smoke", "--set", "rl_steps=77",
+                          "--list-knobs"], check=True, capture_output=True, text=True)
+    assert "rl_steps = 77" in res.stdout

@@ -435,3 +435,29 @@ def test_record_command_camera_noise_is_recorded_and_a_bad_value_is_refused(tmp_
     assert record.main(argv + ["--out", str(tmp_path / "a"), "--camera-noise", "0.5"]) == 0
     meta = json.loads((tmp_path / "a" / "minelite-contractor-s0003-e0000-000-options.json").read_text())
     assert meta["camera_noise"] == 0.5 and meta["alias"] == "contractor"
+
+
+def test_record_dataset_is_a_library_call_that_resumes(tmp_path):
+    from vpt_rl.data.record import record_dataset
+
+    out = tmp_path / "rec"
+    first = record_dataset(out, 2, seed=4, max_ticks=12, alias="lib", progress=False, world_size=16)
+    assert (first.recorded, first.skipped) == (2, 0) and first.index == out / "index.json"
+    assert json.loads(first.index.read_text())["relpaths"] == ["minelite-lib-s0004-e0000-000",
+                                                               "minelite-lib-s0005-e0001-000"]
+    again = record_dataset(out, 3, seed=4, max_ticks=12, alias="lib", progress=False, world_size=16)
+    assert (again.recorded, again.skipped) == (1, 2)
+    with pytest.raises(ValueError, match="alias"):
+        record_dataset(tmp_path / "bad", 1, alias="a-b", progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
+
+
+def test_envs_do_not_import_the_data_layer_and_the_old_recording_path_still_works():
+    import subprocess
+    import sys
+
+    code = ("import sys; import vpt_rl.envs.minelite.expert as e; "
+            "assert not [m for m in sys.modules if m.startswith('vpt_rl.data')], 'envs imported vpt_rl.data'; "
+            "from vpt_rl.envs.minelite.expert import record_expert_episode; "
+            "from vpt_rl.data.record import record_expert_episode as r; assert record_expert_episode is r")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -39,7 +39,6 @@ Example::
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, Dict, Generator, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -50,7 +49,7 @@ from vpt_rl.envs.minelite.items import ITEMS
 from vpt_rl.envs.minelite.screens import DEG_PER_PIXEL
 from vpt_rl.envs.rewards import MILESTONE_MEMBERS, MILESTONE_ORDER
 
-__all__ = ["ScriptedExpert", "MILESTONES", "run_expert_episode", "record_expert_episode", "make_expert_env"]
+__all__ = ["ScriptedExpert", "MILESTONES", "run_expert_episode", "make_expert_env"]
 
 # Items whose first appearance in the inventory is a tech-tree milestone, in order: the tech tree of
 # vpt_rl.envs.rewards under MineLite's item names (its logs and planks are oak).
@@ -991,44 +990,12 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
     return frames, actions, infos
 
 
-def record_expert_episode(out_dir, seed: int, episode: int = 0, max_ticks: int = 6000, *,
-                          segment_ticks: int = 6000, resolution: Tuple[int, int] = (128, 128), epsilon: float = 0.0,
-                          camera_noise: float = 0.0, imitable: bool = False, varied_camera: bool = True,
-                          alias: str = "expert", progress: bool = False, **env_kwargs):
-    """Record one expert episode in the contractor format under ``out_dir`` (see ``vpt_rl.data.recorder``).
+def __getattr__(name: str):
+    # ``record_expert_episode`` writes contractor files, so it lives in the data layer
+    # (vpt_rl.data.record); envs must not import vpt_rl.data at import time, so the old import path
+    # ``from vpt_rl.envs.minelite.expert import record_expert_episode`` is served lazily here.
+    if name == "record_expert_episode":
+        from vpt_rl.data.record import record_expert_episode
 
-    Segments are named ``minelite-<alias>-s<seed>-e<episode>-<k>``; returns the ``EpisodeRecording`` with
-    ``last_info["milestones"]``. ``camera_noise``: see :class:`ScriptedExpert` (contractor-like camera);
-    ``imitable``: the expert finds trees from the screen; ``varied_camera``: its turn style varies (see
-    :class:`ScriptedExpert`).
-    """
-    from vpt_rl.data.recorder import record_episode, segment_name
-
-    env = make_expert_env(seed, max_ticks, resolution, True, **env_kwargs)
-    expert = ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise, imitable=imitable,
-                            varied_camera=varied_camera)
-    prefix = segment_name(alias, seed, episode, 0)[: -len("-000")]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=max_ticks, desc=f"seed {seed}", unit="tick", leave=False)
-
-    def on_tick(t, info):
-        if bar is not None:
-            bar.update(1)
-            if t % 100 == 0:
-                bar.set_postfix_str(expert.phase)
-
-    try:
-        res = record_episode(env, expert.act, Path(out_dir) / prefix, max_ticks, segment_ticks=segment_ticks,
-                             reset_kwargs={"seed": seed}, on_tick=on_tick,
-                             meta={"alias": alias, "seed": seed, "episode": episode, "epsilon": epsilon,
-                                   "camera_noise": camera_noise, "imitable": imitable,
-                                   "varied_camera": varied_camera, "policy": "ScriptedExpert"})
-    finally:
-        if bar is not None:
-            bar.close()
-    expert._note_milestones()
-    res.last_info["milestones"] = dict(expert.milestones)
-    return res
+        return record_expert_episode
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

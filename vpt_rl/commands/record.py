@@ -7,6 +7,8 @@ Episode ``i`` plays world seed ``--seed + i`` and is written as segments
 episode counts as recorded when its segments are complete and the last one's ``-options.json`` says
 ``episode_done``; an interrupted one is recorded again from its start.
 
+The recording itself is :func:`vpt_rl.data.record.record_dataset`; this module only parses arguments.
+
 Usage::
 
     vpt-rl record --episodes 20 --out data/expert                  # 128x128, 6000 ticks per episode
@@ -17,12 +19,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import List, Optional, Tuple
 
-from vpt_rl.data.recorder import RECORDER_VERSION, SEGMENT_TICKS, segment_complete, segment_name, write_index
+# episode_prefix, recorded_segments and all_complete_segments lived here before; kept importable from here
+from vpt_rl.data.record import all_complete_segments, episode_prefix, record_dataset, recorded_segments  # noqa: F401
+from vpt_rl.data.recorder import SEGMENT_TICKS
 
 
 def parse_resolution(text: str) -> Tuple[int, int]:
@@ -50,34 +52,6 @@ def parse_world_size(text: str):
     if x < 16 or z < 16 or y < 24:
         raise ValueError(f"world size {text!r} too small: expected X, Z >= 16 and Y >= 24 blocks")
     return vals[0] if len(vals) == 1 else (x, y, z)
-
-
-def episode_prefix(alias: str, seed: int, episode: int) -> str:
-    """Segment names of one episode without the ``-<segment>`` suffix."""
-    return segment_name(alias, seed, episode, 0)[: -len("-000")]
-
-
-def recorded_segments(out_dir: Path, prefix: str) -> Optional[List[str]]:
-    """The segment names of a completely recorded episode, or ``None`` if it is missing or unfinished."""
-    names = []
-    for k in range(10_000):
-        name = f"{prefix}-{k:03d}"
-        if not segment_complete(out_dir, name):
-            return None
-        names.append(name)
-        meta_path = Path(out_dir) / f"{name}-options.json"
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            return None
-        if meta.get("episode_done"):
-            return names
-    return None
-
-
-def all_complete_segments(out_dir: Path) -> List[str]:
-    """Names of every complete segment in ``out_dir`` (``NAME.mp4`` with its ``NAME.jsonl``)."""
-    return sorted(p.stem for p in Path(out_dir).glob(f"{RECORDER_VERSION}-*.jsonl") if p.with_suffix(".mp4").is_file())
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -120,37 +94,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as e:
         p.error(str(e))
 
-    from tqdm import tqdm
-
-    from vpt_rl.envs.minelite.expert import record_expert_episode
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    skipped = recorded = 0
-    milestones: dict = {}
-    bar = tqdm(range(args.episodes), desc="episodes", unit="ep", disable=args.no_progress)
-    for i in bar:
-        seed = args.seed + i
-        prefix = episode_prefix(args.alias, seed, i)
-        if recorded_segments(out, prefix) is not None:
-            skipped += 1
-            bar.set_postfix(skipped=skipped)
-            continue
-        res = record_expert_episode(out, seed=seed, episode=i, max_ticks=args.max_ticks,
-                                    segment_ticks=args.segment_ticks, resolution=resolution,
-                                    epsilon=args.epsilon, camera_noise=args.camera_noise, imitable=args.imitable,
-                                    varied_camera=not args.steady_camera,
-                                    alias=args.alias,
-                                    progress=not args.no_progress, **env_kwargs)
-        recorded += 1
-        for k, v in (res.last_info.get("milestones") or {}).items():
-            milestones[k] = milestones.get(k, 0) + int(bool(v))
-        write_index(out, all_complete_segments(out))
-        bar.set_postfix(skipped=skipped, last_ticks=res.ticks)
-    index = write_index(out, all_complete_segments(out))
-    print(f"recorded {recorded} episode(s), skipped {skipped} already recorded; index: {index}")
-    if milestones:
-        print("milestones reached (episodes recorded now): " + ", ".join(f"{k} {v}" for k, v in milestones.items()))
+    summary = record_dataset(args.out, args.episodes, seed=args.seed, max_ticks=args.max_ticks,
+                             segment_ticks=args.segment_ticks, resolution=resolution, epsilon=args.epsilon,
+                             camera_noise=args.camera_noise, imitable=args.imitable,
+                             varied_camera=not args.steady_camera, alias=args.alias,
+                             progress=not args.no_progress, **env_kwargs)
+    print(f"recorded {summary.recorded} episode(s), skipped {summary.skipped} already recorded; "
+          f"index: {summary.index}")
+    if summary.milestones:
+        print("milestones reached (episodes recorded now): "
+              + ", ".join(f"{k} {v}" for k, v in summary.milestones.items()))
     return 0
 
 

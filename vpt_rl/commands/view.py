@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+import av
 import cv2
 import numpy as np
 
+from vpt_rl.atomic import atomic_output
+from vpt_rl.commands.record import parse_resolution
 from vpt_rl.data.contractor import (
     convert_lines,
     draw_cursor,
@@ -33,6 +35,7 @@ from vpt_rl.data.contractor import (
     load_cursor,
     read_jsonl_lines,
 )
+from vpt_rl.data.record import record_expert_episode
 
 CAPTION_H = 44  # pixels of text under each enlarged frame
 _SHORT = {"forward": "W", "back": "S", "left": "A", "right": "D", "jump": "jump", "sneak": "sneak",
@@ -82,25 +85,22 @@ def render_segment(mp4_path: Path, jsonl_path: Optional[Path] = None) -> tuple:
 
 
 def _write_video(path: Path, frames: Sequence[np.ndarray], fps: int, codec: str) -> None:
-    import av
-
-    tmp = path.with_name(path.name + ".partial")
     fmt = "gif" if codec == "gif" else "mp4"
-    c = av.open(str(tmp), mode="w", format=fmt)
-    try:
-        s = c.add_stream(codec, rate=fps)
-        h, w = frames[0].shape[:2]
-        s.width, s.height = w - w % 2, h - h % 2
-        s.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
-        for f in frames:
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")
-            for p in s.encode(vf):
+    with atomic_output(path, suffix="." + fmt) as tmp:
+        c = av.open(str(tmp), mode="w", format=fmt)
+        try:
+            s = c.add_stream(codec, rate=fps)
+            h, w = frames[0].shape[:2]
+            s.width, s.height = w - w % 2, h - h % 2
+            s.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
+            for f in frames:
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: s.height, : s.width]), format="rgb24")
+                for p in s.encode(vf):
+                    c.mux(p)
+            for p in s.encode(None):
                 c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-    finally:
-        c.close()
-    os.replace(tmp, path)
+        finally:
+            c.close()
 
 
 def contact_sheet(frames: Sequence[np.ndarray], meta: Sequence[tuple], n: int = 24, cols: int = 6) -> np.ndarray:
@@ -158,10 +158,9 @@ def view_segment(mp4_path: Path, out_dir: Path, gif_fps: int = 5, gif_max_frames
     small = [cv2.resize(f, (f.shape[1] // 3, f.shape[0] // 3), interpolation=cv2.INTER_AREA) for f in frames[::step]]
     _write_video(paths["gif"], small, fps=max(1, round(20 / step)), codec="gif")
     sheet = contact_sheet(frames, meta)
-    tmp = paths["contact_sheet"].with_name(paths["contact_sheet"].name + ".partial.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {tmp}")
-    os.replace(tmp, paths["contact_sheet"])
+    with atomic_output(paths["contact_sheet"], suffix=".png") as tmp:  # cv2 picks the format by extension
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {paths['contact_sheet']}")
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -180,9 +179,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(args.out)
     segments = [Path(args.segment)] if args.segment else []
     if args.seed is not None:
-        from vpt_rl.commands.record import parse_resolution
-        from vpt_rl.envs.minelite.expert import record_expert_episode
-
         res = record_expert_episode(out / "live", seed=args.seed, episode=0, max_ticks=args.ticks,
                                     resolution=parse_resolution(args.resolution), epsilon=args.epsilon, progress=True)
         segments = [out / "live" / f"{n}.mp4" for n in res.relpaths]

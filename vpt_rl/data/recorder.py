@@ -50,9 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
+import av
 import numpy as np
 
 from vpt_rl.actions import ENV_ACTION_KEYS, noop_action
+from vpt_rl.atomic import atomic_write_text
 from vpt_rl.data.contractor import (
     ACTION_TO_KEY,
     ACTION_TO_MOUSE_BUTTON,
@@ -60,6 +62,7 @@ from vpt_rl.data.contractor import (
     CURSOR_REFERENCE_HEIGHT,
     convert_lines,
 )
+from vpt_rl.data.game_state import env_state, inventory_list, jsonable
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -141,118 +144,6 @@ def _action_diff(taken: dict, read: dict, atol: float = 1e-6) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Environment state -> line fields
-
-
-def env_state(env: Any, obs: Optional[Mapping] = None, info: Optional[Mapping] = None) -> dict:
-    """The recorder's state dict for the current moment of ``env``, from whatever the env offers.
-
-    Keys (all optional for :meth:`ContractorRecorder.add`): ``isGuiOpen``, ``isGuiInventory``, ``cursor``
-    (GUI cursor ``(x, y)`` in frame pixels), ``hotbar`` (0-8), ``yaw``, ``pitch``, ``xpos``, ``ypos``,
-    ``zpos``, ``inventory`` (``[{"type", "quantity"}]``), ``stats`` (dict).
-
-    Sources, first found wins: MineLite's privileged-state API (``env.unwrapped.player``, ``.gui`` with its
-    cursor in 640x360 GUI pixels, ``.selected_slot``, ``.inventory`` slots, ``.tick``); a custom env's
-    ``privileged_state()`` returning a dict with ``gui_open``, ``gui_screen``, ``cursor`` (frame pixels),
-    ``hotbar``, ``yaw``, ``pitch``, ``pos``, ``inventory``, ``stats``; then MineRL-style ``obs``/``info``
-    (``location_stats``, ``isGuiOpen``, ``inventory`` counts). Anything else is left out (neutral defaults).
-    """
-    state: dict = {}
-    base = getattr(env, "unwrapped", env)
-    if all(hasattr(base, a) for a in ("player", "gui", "selected_slot", "inventory", "height", "width")) \
-            and base.player is not None:
-        return _minelite_state(base)
-    getter = getattr(base, "privileged_state", None)
-    if callable(getter):
-        ps = getter()
-        screen = ps.get("gui_screen")
-        gui_open = bool(ps.get("gui_open", screen is not None))
-        state["isGuiOpen"] = gui_open
-        state["isGuiInventory"] = bool(gui_open and screen == "inventory")
-        if ps.get("cursor") is not None:
-            state["cursor"] = tuple(float(v) for v in ps["cursor"])
-        for key in ("hotbar", "yaw", "pitch"):
-            if key in ps:
-                state[key] = ps[key]
-        if ps.get("pos") is not None:
-            state["xpos"], state["ypos"], state["zpos"] = (float(v) for v in ps["pos"])
-        if ps.get("inventory") is not None:
-            state["inventory"] = ps["inventory"]
-        if ps.get("stats") is not None:
-            state["stats"] = ps["stats"]
-        return state
-    info = info or {}
-    obs = obs or {}
-    loc = info.get("location_stats") or (obs.get("location_stats") if isinstance(obs, Mapping) else None)
-    if isinstance(loc, Mapping):
-        for key in ("yaw", "pitch", "xpos", "ypos", "zpos"):
-            if key in loc:
-                state[key] = float(np.asarray(loc[key]).reshape(-1)[0])
-    if "isGuiOpen" in info:
-        state["isGuiOpen"] = bool(info["isGuiOpen"])
-    inv = obs.get("inventory") if isinstance(obs, Mapping) else None
-    if isinstance(inv, Mapping):
-        state["inventory"] = inv
-    return state
-
-
-def _minelite_state(game: Any) -> dict:
-    """State dict from MineLite's privileged API (see ``vpt_rl.envs.minelite.env``)."""
-    from vpt_rl.envs.minelite.screens import GUI_H, GUI_W
-
-    p = game.player
-    gui = game.gui
-    inv = game.inventory
-    slots = [{"type": inv.slot_name(k), "quantity": int(inv.counts[k])} for k in range(len(inv.counts))
-             if inv.counts[k] > 0]
-    state = {
-        "isGuiOpen": gui is not None,
-        "isGuiInventory": gui is not None and gui.kind == "inventory",
-        "hotbar": int(game.selected_slot),
-        "yaw": float(p.yaw), "pitch": float(p.pitch),
-        "xpos": float(p.pos[0]), "ypos": float(p.pos[1]), "zpos": float(p.pos[2]),
-        "inventory": slots,
-    }
-    if gui is not None:  # GUI pixels (640x360) -> pixels of the (possibly squeezed) frame
-        state["cursor"] = (float(gui.cursor[0]) * game.width / GUI_W, float(gui.cursor[1]) * game.height / GUI_H)
-    return state
-
-
-def _inventory_list(inv: Any) -> list:
-    """``[{"type", "quantity"}]`` from a list of slots or a ``{name: count}`` dict (``air`` dropped)."""
-    if inv is None:
-        return []
-    if isinstance(inv, Mapping):
-        out = []
-        for name, count in inv.items():
-            n = int(np.asarray(count).reshape(-1)[0])
-            if n > 0 and name != "air":
-                out.append({"type": str(name), "quantity": n})
-        return out
-    out = []
-    for slot in inv:
-        if isinstance(slot, Mapping):
-            name, n = slot.get("type"), int(slot.get("quantity", 0))
-        else:
-            name, n = slot[0], int(slot[1])
-        if name and name != "air" and n > 0:
-            out.append({"type": str(name), "quantity": n})
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-# ---------------------------------------------------------------------------------------------------
 # Video
 
 
@@ -260,8 +151,6 @@ class _VideoWriter:
     """H.264 (libx264, yuv420p) with PyAV, falling back to MPEG-4 Part 2; writes to an explicit path."""
 
     def __init__(self, path: Path, width: int, height: int, fps: int, codec: str = "auto", crf: int = 18):
-        import av
-
         if width % 2 or height % 2:
             raise ValueError(f"yuv420p video needs even frame sides, got {width}x{height}")
         self.container = av.open(str(path), mode="w", format="mp4")
@@ -289,8 +178,6 @@ class _VideoWriter:
         self.n_frames = 0
 
     def write(self, frame_rgb: np.ndarray) -> None:
-        import av
-
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
@@ -362,6 +249,8 @@ class ContractorRecorder:
         self.mp4_path = self.out_dir / f"{name}.mp4"
         self.jsonl_path = self.out_dir / f"{name}.jsonl"
         self.meta_path = self.out_dir / f"{name}-options.json"
+        # A segment is two files committed in order (mp4, then jsonl), so it keeps its own fixed temporary
+        # names instead of vpt_rl.atomic's one-file writes: a rerun then overwrites what a killed run left.
         self._mp4_tmp = self.out_dir / f"{name}.mp4.partial"
         self._jsonl_tmp = self.out_dir / f"{name}.jsonl.partial"
         self._meta = dict(meta) if meta is not None else None
@@ -444,10 +333,10 @@ class ContractorRecorder:
             "zpos": float(state.get("zpos", 0.0)),
             "tick": tick,
             "milli": tick * (1000 // self.fps),
-            "inventory": _inventory_list(state.get("inventory")),
+            "inventory": inventory_list(state.get("inventory")),
             "serverTick": tick,
             "serverTickDurationMs": float(state.get("serverTickDurationMs", 1000.0 / self.fps)),
-            "stats": _jsonable(state.get("stats", {})),
+            "stats": jsonable(state.get("stats", {})),
         }
         self._tick = tick + 1
         return line, act
@@ -513,9 +402,7 @@ class ContractorRecorder:
             # unlike OpenAI's screen recordings: tell the loader not to draw a second one.
             meta = {"cursor_in_video": True, **self._meta, "n_frames": self.n_lines, "codec": self._video.codec,
                     "resolution": [int(self._frame_shape[1]), int(self._frame_shape[0])], "fps": self.fps}
-            tmp = self.out_dir / f"{self.name}-options.json.partial"
-            tmp.write_text(json.dumps(_jsonable(meta), indent=1))
-            os.replace(tmp, self.meta_path)
+            atomic_write_text(self.meta_path, json.dumps(jsonable(meta), indent=1))
         os.replace(self._mp4_tmp, self.mp4_path)
         os.replace(self._jsonl_tmp, self.jsonl_path)  # last: a segment with a .jsonl is complete
         if self.verify:
@@ -534,7 +421,7 @@ class ContractorRecorder:
         self._remove_partials()
 
     def _remove_partials(self) -> None:
-        for p in (self._mp4_tmp, self._jsonl_tmp, self.out_dir / f"{self.name}-options.json.partial"):
+        for p in (self._mp4_tmp, self._jsonl_tmp):
             try:
                 p.unlink()
             except FileNotFoundError:
@@ -572,11 +459,8 @@ def write_index(out_dir: PathLike, relpaths: Sequence[str], filename: str = "ind
     """Write ``{"basedir": out_dir, "relpaths": [...]}`` atomically (the real data's index format)."""
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
-    path = d / filename
-    tmp = d / (filename + ".partial")
-    tmp.write_text(json.dumps({"basedir": str(d.resolve()), "relpaths": sorted(set(relpaths))}, indent=1))
-    os.replace(tmp, path)
-    return path
+    index = {"basedir": str(d.resolve()), "relpaths": sorted(set(relpaths))}
+    return atomic_write_text(d / filename, json.dumps(index, indent=1))
 
 
 @dataclass

@@ -1,0 +1,152 @@
+"""Recording scripted-expert MineLite episodes as contractor data: one episode, or a resumable dataset.
+
+:func:`record_dataset` is what ``vpt-rl record`` and the pipeline's record stage call: episode ``i`` plays
+world seed ``seed + i`` and is written as segments ``OUT/minelite-<alias>-s<seed>-e<i>-<k>.mp4`` +
+``.jsonl`` (+ ``-options.json``); ``OUT/index.json`` lists every complete segment. Episodes already
+recorded are skipped (resume): an episode counts as recorded when its segments are complete and the last
+one's ``-options.json`` says ``episode_done``; an interrupted one is recorded again from its start.
+
+Example::
+
+    from vpt_rl.data.record import record_dataset
+    summary = record_dataset("data/expert", episodes=4, max_ticks=600, world_size=32)
+    print(summary.recorded, summary.index)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from tqdm import tqdm
+
+from vpt_rl.data.recorder import (
+    RECORDER_VERSION,
+    SEGMENT_TICKS,
+    EpisodeRecording,
+    PathLike,
+    record_episode,
+    segment_complete,
+    segment_name,
+    write_index,
+)
+from vpt_rl.envs.minelite import expert as expert_mod
+
+__all__ = ["record_expert_episode", "record_dataset", "DatasetRecording", "episode_prefix", "recorded_segments",
+           "all_complete_segments"]
+
+
+def record_expert_episode(out_dir: PathLike, seed: int, episode: int = 0, max_ticks: int = 6000, *,
+                          segment_ticks: int = 6000, resolution: Tuple[int, int] = (128, 128), epsilon: float = 0.0,
+                          camera_noise: float = 0.0, imitable: bool = False, varied_camera: bool = True,
+                          alias: str = "expert", progress: bool = False, **env_kwargs) -> EpisodeRecording:
+    """Record one scripted-expert episode in the contractor format under ``out_dir``.
+
+    Segments are named ``minelite-<alias>-s<seed>-e<episode>-<k>``; returns the ``EpisodeRecording`` with
+    ``last_info["milestones"]``. ``camera_noise``: see ``ScriptedExpert`` (contractor-like camera);
+    ``imitable``: the expert finds trees from the screen; ``varied_camera``: its turn style varies.
+    ``env_kwargs`` go to ``MineLiteEnv`` (e.g. ``world_size``).
+    """
+    # through the module, so that a test (or an experiment) can swap the env factory
+    env = expert_mod.make_expert_env(seed, max_ticks, resolution, True, **env_kwargs)
+    expert = expert_mod.ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise,
+                                       imitable=imitable, varied_camera=varied_camera)
+    bar = tqdm(total=max_ticks, desc=f"seed {seed}", unit="tick", leave=False) if progress else None
+
+    def on_tick(t, info):
+        if bar is not None:
+            bar.update(1)
+            if t % 100 == 0:
+                bar.set_postfix_str(expert.phase)
+
+    try:
+        res = record_episode(env, expert.act, Path(out_dir) / episode_prefix(alias, seed, episode), max_ticks,
+                             segment_ticks=segment_ticks, reset_kwargs={"seed": seed}, on_tick=on_tick,
+                             meta={"alias": alias, "seed": seed, "episode": episode, "epsilon": epsilon,
+                                   "camera_noise": camera_noise, "imitable": imitable,
+                                   "varied_camera": varied_camera, "policy": "ScriptedExpert"})
+    finally:
+        if bar is not None:
+            bar.close()
+    expert._note_milestones()
+    res.last_info["milestones"] = dict(expert.milestones)
+    return res
+
+
+def episode_prefix(alias: str, seed: int, episode: int) -> str:
+    """Segment names of one episode without the ``-<segment>`` suffix."""
+    return segment_name(alias, seed, episode, 0)[: -len("-000")]
+
+
+def recorded_segments(out_dir: PathLike, prefix: str) -> Optional[List[str]]:
+    """The segment names of a completely recorded episode, or ``None`` if it is missing or unfinished."""
+    names = []
+    for k in range(10_000):
+        name = f"{prefix}-{k:03d}"
+        if not segment_complete(out_dir, name):
+            return None
+        names.append(name)
+        meta_path = Path(out_dir) / f"{name}-options.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if meta.get("episode_done"):
+            return names
+    return None
+
+
+def all_complete_segments(out_dir: PathLike) -> List[str]:
+    """Names of every complete segment in ``out_dir`` (``NAME.mp4`` with its ``NAME.jsonl``)."""
+    return sorted(p.stem for p in Path(out_dir).glob(f"{RECORDER_VERSION}-*.jsonl") if p.with_suffix(".mp4").is_file())
+
+
+@dataclass
+class DatasetRecording:
+    """What :func:`record_dataset` did."""
+
+    recorded: int = 0
+    """episodes recorded by this call"""
+    skipped: int = 0
+    """episodes found already recorded (resume)"""
+    milestones: Dict[str, int] = field(default_factory=dict)
+    """milestone -> number of the episodes recorded now that reached it"""
+    index: Optional[Path] = None
+    """the ``index.json`` written"""
+
+
+def record_dataset(out_dir: PathLike, episodes: int, *, seed: int = 0, max_ticks: int = SEGMENT_TICKS,
+                   segment_ticks: int = SEGMENT_TICKS, resolution: Tuple[int, int] = (128, 128),
+                   epsilon: float = 0.0, camera_noise: float = 0.0, imitable: bool = False,
+                   varied_camera: bool = True, alias: str = "expert", progress: bool = True,
+                   **env_kwargs: Any) -> DatasetRecording:
+    """Record ``episodes`` scripted-expert episodes into ``out_dir``, skipping those already recorded.
+
+    Episode ``i`` plays world seed ``seed + i``; the index is rewritten after every episode, so a killed
+    run leaves a usable dataset. The other knobs are those of :func:`record_expert_episode`.
+
+    :raises ValueError: for a negative ``seed`` or an ``alias`` that cannot be part of a segment name (before
+        anything is written), or ``epsilon`` / ``camera_noise`` outside [0, 1] (from ``ScriptedExpert``).
+    """
+    episode_prefix(alias, seed, 0)  # checks the seed and the alias before anything is written
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = DatasetRecording()
+    bar = tqdm(range(episodes), desc="episodes", unit="ep", disable=not progress)
+    for i in bar:
+        if recorded_segments(out, episode_prefix(alias, seed + i, i)) is not None:
+            summary.skipped += 1
+            bar.set_postfix(skipped=summary.skipped)
+            continue
+        res = record_expert_episode(out, seed=seed + i, episode=i, max_ticks=max_ticks, segment_ticks=segment_ticks,
+                                    resolution=resolution, epsilon=epsilon, camera_noise=camera_noise,
+                                    imitable=imitable, varied_camera=varied_camera, alias=alias, progress=progress,
+                                    **env_kwargs)
+        summary.recorded += 1
+        for k, v in (res.last_info.get("milestones") or {}).items():
+            summary.milestones[k] = summary.milestones.get(k, 0) + int(bool(v))
+        write_index(out, all_complete_segments(out))
+        bar.set_postfix(skipped=summary.skipped, last_ticks=res.ticks)
+    summary.index = write_index(out, all_complete_segments(out))
+    return summary
