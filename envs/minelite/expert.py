@@ -988,14 +988,3 @@ def run_expert_episode(seed: int, max_ticks: int = 6000, *, resolution: Tuple[in
         if term or trunc or (stop_at is not None and stop_at in expert.milestones):
             break
     return frames, actions, infos
-
-
-def __getattr__(name: str):
-    # ``record_expert_episode`` writes contractor files, so it lives in the data layer
-    # (vpt_rl.data.record); envs must not import vpt_rl.data at import time, so the old import path
-    # ``from vpt_rl.envs.minelite.expert import record_expert_episode`` is served lazily here.
-    if name == "record_expert_episode":
-        from vpt_rl.data.record import record_expert_episode
-
-        return record_expert_episode
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
