@@ -25,12 +25,16 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from tqdm import tqdm
 
+from vpt_rl.checkpoint import save_policy, write_model_file
+from vpt_rl.model import PolicyConfig
 from vpt_rl.policies.sample_factory import add_vpt_args, register_vpt_components
 from vpt_rl.policies.sample_factory.envs import DEBUG_ENV_NAME, SF_ENV_IDS
 from vpt_rl.policies.sample_factory.memory_budget import (
@@ -48,6 +52,7 @@ MiB = 1024 * 1024
 # ------------------------------------------------------------------------------------------- config
 def parse_vpt_cfg(argv: Optional[Sequence[str]] = None, evaluation: bool = False):
     """SF's full config with the VPT options (registers the VPT components first)."""
+    # lazy (here and below): Sample Factory is an optional extra; this module is imported without it
     from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -63,7 +68,7 @@ def prepare_cfg(cfg, verbose: bool = True) -> MemoryEstimate:
     :raises ValueError: for settings the VPT model cannot run with (the message names the option)
     :raises MemoryBudgetError: when SF's buffers would not fit (the message names the knobs to turn)
     """
-    from vpt_rl.policies.sample_factory.actor_critic import policy_config_for
+    from vpt_rl.policies.sample_factory.actor_critic import policy_config_for  # lazy: imports Sample Factory
 
     names = list(SF_ENV_IDS) + [DEBUG_ENV_NAME]
     if cfg.env not in names:
@@ -107,8 +112,6 @@ class _ProgressObserver:
     """tqdm bar over env steps (an SF ``AlgoObserver``)."""
 
     def __init__(self, total: int):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=int(total), unit="step", desc="sample-factory", mininterval=2.0)
 
     def on_init(self, runner):
@@ -137,7 +140,7 @@ def run(cfg) -> int:
     from sample_factory.algo.utils.misc import ExperimentStatus
     from sample_factory.train import make_runner
 
-    from vpt_rl.policies.sample_factory.learner import install_vpt_learner
+    from vpt_rl.policies.sample_factory.learner import install_vpt_learner  # lazy: imports Sample Factory
 
     install_vpt_learner()
     cfg, runner = make_runner(cfg)
@@ -187,7 +190,7 @@ def policy_from_checkpoint(cfg, checkpoint_path: Optional[str] = None):
     The value head's EWMA normaliser is set to SF's return statistics (mean, var), so that the exported net
     denormalises values the way the SF run did.
     """
-    from vpt_rl.policies.sample_factory.actor_critic import build_policy_net
+    from vpt_rl.policies.sample_factory.actor_critic import build_policy_net  # lazy: imports Sample Factory
 
     path = checkpoint_path or latest_checkpoint(cfg.train_dir, cfg.experiment)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -210,8 +213,6 @@ def policy_from_checkpoint(cfg, checkpoint_path: Optional[str] = None):
 
 def export_policy(cfg, prefix: str, checkpoint_path: Optional[str] = None):
     """Write ``prefix.model`` / ``prefix.weights`` (official format) from the run's latest checkpoint."""
-    from vpt_rl.checkpoint import save_policy
-
     net = policy_from_checkpoint(cfg, checkpoint_path)
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     model_path, weights_path = prefix + ".model", prefix + ".weights"
@@ -238,8 +239,6 @@ def run_in_own_process_group(cmd: Sequence[str], timeout: Optional[float] = None
     SF's main process starts learner / inference / rollout worker processes; killing only the main process
     could leave them running. Returns the exit code.
     """
-    import signal
-
     proc = subprocess.Popen(list(cmd), start_new_session=True, **popen_kwargs)
     try:
         return proc.wait(timeout=timeout)
@@ -309,9 +308,6 @@ def finetune_sf(
         argv += ["--model", str(model)]
     elif config is not None and not isinstance(config, str):
         # a PolicyConfig: write it as an official .model file so the SF processes can read it
-        from vpt_rl.checkpoint import write_model_file
-        from vpt_rl.model import PolicyConfig
-
         if not isinstance(config, PolicyConfig):
             raise TypeError(f"config must be a preset name, a PolicyConfig or a dict of SF options, got {config!r}")
         cfg_dir = os.path.join(out_dir, experiment)

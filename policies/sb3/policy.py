@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import Schedule
 
 from vpt_rl import model as vpt_model
 from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES
-from vpt_rl.checkpoint import build_policy, policy_config, save_policy
+from vpt_rl.checkpoint import build_policy, save_policy
 from vpt_rl.model import PolicyConfig, PolicyNet
 
 N_BUTTONS = N_BUTTON_CLASSES  # old public name of this module (vpt_rl.actions.N_BUTTONS is another count)
