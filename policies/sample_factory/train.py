@@ -256,7 +256,7 @@ def finetune_sf(
     total_steps: int,
     model: Optional[str] = None,
     weights: Optional[str] = None,
-    config=None,
+    preset=None,
     kl_coef: float = 0.2,
     ent_coef: float = 0.0,
     num_workers: int = 2,
@@ -265,6 +265,7 @@ def finetune_sf(
     experiment: str = "vpt_sf",
     extra_args: Optional[Dict[str, object]] = None,
     env_kwargs: Optional[Dict[str, object]] = None,
+    config=None,
 ) -> str:
     """Fine-tune a VPT policy with Sample Factory and export it; returns the exported ``.weights`` path.
 
@@ -275,9 +276,9 @@ def finetune_sf(
 
     :param env_id_or_name: ``"vpt_minelite"`` / ``"vpt_rl/MineLite-v0"`` (or another name in ``SF_ENV_IDS``)
     :param total_steps: env steps to train for (in total, across resumes)
-    :param model: official ``.model`` file; without it ``config`` picks the architecture
+    :param model: official ``.model`` file; without it ``preset`` picks the architecture
     :param weights: official ``.weights`` file to start from (random init when None)
-    :param config: a preset name (``"tiny"``, ``"micro"``, ...) or a ``vpt_rl.model.PolicyConfig`` when no
+    :param preset: a preset name (``"tiny"``, ``"micro"``, ...) or a ``vpt_rl.model.PolicyConfig`` when no
         ``model`` is given; a dict of extra SF options otherwise also accepted here
     :param kl_coef: coefficient of KL(prior || policy) (decays by ``--kl_decay`` per iteration; 0 disables)
     :param ent_coef: entropy bonus coefficient (SF's ``exploration_loss_coeff``)
@@ -288,7 +289,12 @@ def finetune_sf(
     :param extra_args: further SF options, e.g. ``{"rollout": 16, "batch_size": 64, "episode_steps": 500}``
     :param env_kwargs: extra ``make_vpt_env`` / env constructor kwargs (JSON-serialisable), e.g.
         ``{"world_size": [32, 24, 32]}``
+    :param config: the old name of ``preset`` (still accepted)
     """
+    if config is not None:
+        if preset is not None and preset != config:
+            raise ValueError(f"config={config!r} is the old name of preset={preset!r}; give one of them")
+        preset = config
     if int(total_steps) <= 0:
         raise ValueError(f"total_steps must be > 0, got {total_steps!r}")
     if int(num_workers) < 0:
@@ -301,22 +307,22 @@ def finetune_sf(
     ]
     if env_kwargs:
         argv += ["--env_kwargs", json.dumps(env_kwargs)]
-    if isinstance(config, dict):
-        extra = {**config, **extra}
-        config = None
+    if isinstance(preset, dict):
+        extra = {**preset, **extra}
+        preset = None
     if model:
         argv += ["--model", str(model)]
-    elif config is not None and not isinstance(config, str):
+    elif preset is not None and not isinstance(preset, str):
         # a PolicyConfig: write it as an official .model file so the SF processes can read it
-        if not isinstance(config, PolicyConfig):
-            raise TypeError(f"config must be a preset name, a PolicyConfig or a dict of SF options, got {config!r}")
+        if not isinstance(preset, PolicyConfig):
+            raise TypeError(f"preset must be a preset name, a PolicyConfig or a dict of SF options, got {preset!r}")
         cfg_dir = os.path.join(out_dir, experiment)
         os.makedirs(cfg_dir, exist_ok=True)
         model = os.path.join(cfg_dir, "architecture.model")
-        write_model_file(model, config.to_kwargs(), 1.0)
+        write_model_file(model, preset.to_kwargs(), 1.0)
         argv += ["--model", model]
-    elif isinstance(config, str):
-        argv += ["--preset", config]
+    elif isinstance(preset, str):
+        argv += ["--preset", preset]
     if weights:
         argv += ["--weights", str(weights)]
     if int(num_workers) == 0:
