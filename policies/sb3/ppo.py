@@ -72,7 +72,7 @@ class VPTPPO(PPO):
     :param target_kl: optional early stop on the approximate policy KL, as in SB3.
     :param stats_window_size: episodes averaged in rollout logs and milestone means.
     :param tensorboard_log: TensorBoard folder.
-    :param policy_kwargs: :class:`VPTPolicy` kwargs (``model``/``weights`` or ``config``, ...). After the
+    :param policy_kwargs: :class:`VPTPolicy` kwargs (``model``/``weights`` or ``preset``, ...). After the
         policy is built they are replaced by file-free kwargs, so a saved zip never re-reads the weights.
     :param verbose: SB3 verbosity.
     :param seed: random seed.
