@@ -43,6 +43,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES
 from vpt_rl.checkpoint import build_policy, policy_config
 from vpt_rl.model import PolicyConfig, PolicyNet
+from vpt_rl.policies.sample_factory.envs import POV_SHAPE
 from vpt_rl.policies.sample_factory.state_layout import StateLayout
 
 OBS_KEY = "pov"
@@ -197,8 +198,8 @@ def check_spaces(obs_space, action_space) -> None:
     if not isinstance(obs_space, spaces.Dict) or OBS_KEY not in obs_space.spaces:
         raise TypeError(f"the VPT actor-critic needs a Dict observation space with a {OBS_KEY!r} key, got {obs_space!r}")
     pov = obs_space[OBS_KEY]
-    if tuple(pov.shape) != (128, 128, 3) or pov.dtype != "uint8":
-        raise TypeError(f"obs[{OBS_KEY!r}] must be uint8 (128, 128, 3) HWC frames, got {pov!r}")
+    if tuple(pov.shape) != POV_SHAPE or pov.dtype != "uint8":
+        raise TypeError(f"obs[{OBS_KEY!r}] must be uint8 {POV_SHAPE} HWC frames, got {pov!r}")
     ok = (
         isinstance(action_space, spaces.Tuple)
         and len(action_space.spaces) == 2

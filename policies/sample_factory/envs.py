@@ -29,7 +29,9 @@ from gymnasium import spaces
 import vpt_rl.envs  # noqa: F401  (registers the gymnasium ids that make_vpt_env builds)
 from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES, NULL_CAMERA
 from vpt_rl.envs.registration import MINELITE_ID, MINERL_BASALT_IDS, MINERL_HUMAN_SURVIVAL_ID
-from vpt_rl.envs.wrappers import make_vpt_env
+from vpt_rl.envs.wrappers import VPT_RESOLUTION, make_vpt_env
+
+POV_SHAPE = (*VPT_RESOLUTION, 3)  # uint8 RGB HWC frames, as the VPT network reads them
 
 # SF env name -> gymnasium id of the raw (MineRL-action-space) env wrapped by make_vpt_env
 SF_ENV_IDS: Dict[str, str] = {
@@ -110,7 +112,7 @@ class DebugVPTEnv(gym.Env):
         if int(episode_len) < 1:
             raise ValueError(f"episode_len must be >= 1, got {episode_len!r}")
         self.episode_len = int(episode_len)
-        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, (128, 128, 3), dtype=np.uint8)})
+        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, POV_SHAPE, dtype=np.uint8)})
         self.action_space = spaces.MultiDiscrete([N_BUTTON_CLASSES, N_CAMERA_CLASSES])
         self._rng = np.random.default_rng(seed)
         self._base = self._rng.integers(0, 256, size=(128, 256, 3), dtype=np.uint8)

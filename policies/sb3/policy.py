@@ -20,12 +20,13 @@ from stable_baselines3.common.type_aliases import Schedule
 from vpt_rl import model as vpt_model
 from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES
 from vpt_rl.checkpoint import build_policy, save_policy
+from vpt_rl.envs.wrappers import VPT_RESOLUTION
 from vpt_rl.model import PolicyConfig, PolicyNet
 
 N_BUTTONS = N_BUTTON_CLASSES  # old public name of this module (vpt_rl.actions.N_BUTTONS is another count)
 N_CAMERA = N_CAMERA_CLASSES
 N_LOGITS = N_BUTTON_CLASSES + N_CAMERA_CLASSES
-POV_SHAPE = (128, 128, 3)  # RGB HWC, the resolution every released VPT policy reads
+POV_SHAPE = (*VPT_RESOLUTION, 3)  # RGB HWC (128, 128, 3), the resolution every released VPT policy reads
 State = List[Tuple[th.Tensor, th.Tensor, th.Tensor]]  # vpt_rl.model's State: (mask, k, v) per layer
 
 
