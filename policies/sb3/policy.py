@@ -153,10 +153,14 @@ class VPTPolicy(ActorCriticPolicy):
 
     Why ``BasePolicy.__init__`` and not ``ActorCriticPolicy.__init__``: the latter builds SB3's features
     extractor, MLP extractor, action and value nets and an optimizer over them, with their own (orthogonal)
-    initialisation and random draws; ``PolicyNet`` replaces all of them. The class still subclasses
-    ``ActorCriticPolicy`` because ``PPO``'s code and ``policy_aliases`` are typed for it and its inherited
-    helpers apply; the attributes set after the network (``ortho_init``, ``use_sde``, ...) are the ones those
-    helpers and SB3 tools read, with the values that describe this policy (no SDE, one shared extractor).
+    initialisation and random draws; ``PolicyNet`` replaces every one of them, so building them would only
+    waste memory and change the random stream. The class still subclasses ``ActorCriticPolicy`` because
+    ``OnPolicyAlgorithm`` / ``PPO`` declare their policy as one (type hints, ``policy_aliases``) and user code
+    may test ``isinstance(model.policy, ActorCriticPolicy)``; the ``ActorCriticPolicy`` entry points that would
+    reach the missing nets (``forward``, ``_predict``, ``evaluate_actions``, ``get_distribution``,
+    ``predict_values``) are all overridden here. The attributes set by hand after the network (``ortho_init``,
+    ``use_sde``, ``share_features_extractor``, ``net_arch``, ``dist_kwargs``) are the ones the remaining
+    inherited code and SB3 tools read, set to what describes this policy (no SDE, one shared trunk).
     """
 
     def __init__(
