@@ -346,7 +346,7 @@ def _real_parts_missing():
     root = Path(pl.__file__).resolve().parents[2]  # vpt_rl/pipeline/__init__.py -> the repository root
     need = ["vpt_rl/model.py", "vpt_rl/checkpoint.py", "vpt_rl/data/recorder.py", "vpt_rl/commands/record.py",
             "envs/minelite/env.py", "envs/minelite/expert.py", "envs/wrappers.py", "vpt_rl/train/idm.py",
-            "vpt_rl/train/label.py", "vpt_rl/train/bc.py", "policies/sb3.py"]
+            "vpt_rl/train/label.py", "vpt_rl/train/bc.py", "policies/sb3/__init__.py"]
     return [n for n in need if not (root / n).exists()]
 
 

@@ -1,4 +1,4 @@
-"""VPTPolicy (policies/sb3.py): strict loading, image layout, per-env memory through predict/evaluate_policy."""
+"""VPTPolicy (policies/sb3/policy.py): strict loading, image layout, per-env memory through predict/evaluate_policy."""
 import numpy as np
 import pytest
 import torch

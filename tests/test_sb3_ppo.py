@@ -1,4 +1,4 @@
-"""VPTPPO (policies/sb3.py): segment memory storage, exact replay, GAE, KL to the frozen prior, warm-up,
+"""VPTPPO (policies/sb3/ppo.py): segment memory storage, exact replay, GAE, KL to the frozen prior, warm-up,
 learning a memory task, save/load, logging, the finetune helper and CLI."""
 import os
 

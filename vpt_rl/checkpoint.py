@@ -5,7 +5,10 @@
   hostile file cannot run code: it is refused with :class:`CheckpointError` before anything executes.
 * ``.weights``: a torch state dict, read with ``torch.load(..., weights_only=True)`` and loaded strictly;
   missing/unexpected keys and wrong shapes are reported by name.
-* Writes are atomic (temporary file in the same folder, then ``os.replace``).
+* Writes are atomic (:mod:`vpt_rl.atomic`: temporary file in the same folder, then ``os.replace``).
+
+:func:`build_policy` is the one way the project builds a :class:`~vpt_rl.model.PolicyNet`: from a ``.model``
+(+ ``.weights``) pair or from a preset / config, with an optional temperature override.
 
 Released checkpoints are not downloaded by this code; :func:`resolve_released` finds them in a folder
 and says where to get them when they are missing::
@@ -18,13 +21,13 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 
-from vpt_rl.model import IDMConfig, IDMNet, PolicyConfig, PolicyNet
+from vpt_rl.atomic import atomic_output
+from vpt_rl.model import POLICY_PRESETS, IDMConfig, IDMNet, PolicyConfig, PolicyNet
 
 __all__ = [
     "CheckpointError",
@@ -35,6 +38,8 @@ __all__ = [
     "check_state_dict",
     "load_policy",
     "load_idm",
+    "policy_config",
+    "build_policy",
     "save_policy",
     "save_idm",
     "resolve_released",
@@ -230,6 +235,81 @@ def load_idm(model_path: PathLike, weights_path: Optional[PathLike] = None, devi
     return net.to(device)
 
 
+def policy_config(preset: Any) -> Tuple[PolicyConfig, Optional[float]]:
+    """Resolve ``preset`` into ``(PolicyConfig, temperature)`` without building a network.
+
+    :param preset: a name of :data:`vpt_rl.model.POLICY_PRESETS`, the path of an official ``.model`` file,
+        a :class:`~vpt_rl.model.PolicyConfig` or a dict of its fields.
+    :return: the config and the ``.model`` file's temperature (``None`` for the other kinds).
+    :raises ValueError: an unknown name (the message names it and lists the presets); :class:`CheckpointError`
+        for a malformed ``.model`` file.
+    """
+    if isinstance(preset, PolicyConfig):
+        return preset, None
+    if isinstance(preset, dict):
+        return PolicyConfig.from_kwargs(dict(preset)), None
+    if isinstance(preset, (str, os.PathLike)):
+        name = str(preset)
+        if name in POLICY_PRESETS:
+            return POLICY_PRESETS[name], None
+        if os.path.isfile(name):
+            net_kwargs, temperature = _parse_model_dict(read_model_file(name), name)
+            try:
+                return PolicyConfig.from_kwargs(dict(net_kwargs)), temperature
+            except (ValueError, TypeError) as e:
+                raise CheckpointError(f"{name!r}: {e}") from None
+        raise ValueError(f"unknown policy preset {name!r}: neither a preset ({', '.join(sorted(POLICY_PRESETS))}) "
+                         "nor an existing .model file")
+    raise TypeError(f"preset must be a preset name, a .model path, a PolicyConfig or a dict, got {type(preset).__name__}")
+
+
+def build_policy(model: Optional[PathLike] = None, weights: Optional[PathLike] = None, preset: Any = None,
+                 temperature: Optional[float] = None, device: Any = "cpu", *, config: Any = None) -> PolicyNet:
+    """Build a :class:`~vpt_rl.model.PolicyNet`: the one way the project makes a policy network.
+
+    * ``model``: an official ``.model`` file (config and temperature), loaded with :func:`load_policy`;
+      ``weights`` are then loaded strictly (without ``weights`` the net keeps the official random init).
+    * ``preset``: instead of ``model``, anything :func:`policy_config` takes (preset name, ``.model`` path,
+      ``PolicyConfig``, dict); the net is randomly initialised (official init) unless ``weights`` is given,
+      which is read with ``torch.load(weights_only=True)`` and loaded strictly, mismatches named.
+
+    :param temperature: overrides the pi-head temperature (default: the ``.model`` file's, else 1.0).
+    :param device: where the network is put.
+    :param config: the old name of ``preset`` (still accepted).
+    :raises ValueError: both or neither of ``model`` and ``preset`` given, or an unknown preset.
+    :raises CheckpointError: a file is missing, unsafe, malformed or does not match the network.
+    """
+    if config is not None:
+        if preset is not None and preset != config:
+            raise ValueError(f"config={config!r} is the old name of preset={preset!r}; give one of them")
+        preset = config
+    if model is not None and preset is not None:
+        raise ValueError(f"give either model={str(model)!r} (a .model file) or preset={preset!r}, not both")
+    if model is None and preset is None:
+        raise ValueError("a policy needs model=<.model file> (with weights=<.weights>) or preset=<preset name>")
+    if model is not None:
+        net = load_policy(model, weights, device=device)
+    else:
+        cfg, file_temperature = policy_config(preset)
+        if temperature is None:
+            temperature = file_temperature
+        net = PolicyNet(cfg, temperature=1.0 if temperature is None else float(temperature))
+        if weights is not None:
+            _load_into(net, weights, device)
+        net = net.to(device)
+    if temperature is not None and float(temperature) != net.temperature:
+        net.temperature = _checked_temperature(temperature)
+    return net
+
+
+def _checked_temperature(temperature: Any) -> float:
+    # the same check PolicyNet.__init__ makes: a temperature divides the logits
+    t = float(temperature)
+    if not t > 0 or t == float("inf"):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    return t
+
+
 def save_policy(net: PolicyNet, model_path: PathLike, weights_path: PathLike) -> None:
     """Write ``net`` as an official ``.model`` / ``.weights`` pair (atomic writes)."""
     if not isinstance(net, PolicyNet):
@@ -251,21 +331,11 @@ def _save_pair(net, model_path: PathLike, weights_path: PathLike) -> None:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_output(path.expanduser()) as tmp:
+        with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # ----------------------------------------------------------------------------------------------------------

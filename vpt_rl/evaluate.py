@@ -95,9 +95,9 @@ class PolicyAgent(Agent):
                  seed: int = 0, device: str = "cpu", name: Optional[str] = None):
         import torch
 
-        from vpt_rl.checkpoint import load_policy
+        from vpt_rl.checkpoint import build_policy
 
-        self.net = load_policy(model_path, weights_path, device=device).eval()
+        self.net = build_policy(model=model_path, weights=weights_path, device=device).eval()
         self.device = torch.device(device)
         if deterministic not in (False, True, "consistent", "argmax"):
             raise ValueError(f"deterministic must be False, True, 'consistent' or 'argmax', got {deterministic!r}")

@@ -1102,7 +1102,29 @@ class PolicyNet(nn.Module):
         if first.dtype != torch.bool:
             raise TypeError(f"first must be a bool tensor, got {first.dtype}")
         _check_state(state, b, self.cfg)
-        return self.net(img, first.to(img.device), state)
+        return self.core(self.encode(img), first.to(img.device), state)
+
+    def encode(self, img: torch.Tensor) -> torch.Tensor:
+        """Per-frame image encoder: uint8 (B, T, H, W, 3) frames -> embeddings (B, T, hidsize).
+
+        ``/255 -> ImpalaCNN -> linear (-> pre_lstm_ln)``; each frame is encoded on its own (no memory), so
+        callers may fold any batch of frames into (N, 1). Inputs are not validated (see :meth:`features`).
+        """
+        trunk = self.net
+        x = trunk.img_process(img.to(torch.float32) / 255.0)
+        if trunk.pre_lstm_ln is not None:  # absent in every released config
+            x = trunk.pre_lstm_ln(x)
+        return x
+
+    def core(self, x: torch.Tensor, first: torch.Tensor, state: State) -> Tuple[torch.Tensor, State]:
+        """Memory part: embeddings (B, T, hidsize) from :meth:`encode` -> ``(latent (B, T, hidsize), new state)``.
+
+        ``transformer blocks -> ReLU -> lastlayer -> final_ln``; ``first`` (B, T) bool cuts the memory at
+        episode starts. :meth:`heads` turns the latent into log-probs and values.
+        """
+        trunk = self.net
+        x, state = trunk.recurrent_layer(x, first, state)
+        return trunk.final_ln(trunk.lastlayer(F.relu(x))), state
 
     def heads(self, latent: torch.Tensor) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
         """Latent -> (log-prob dict after temperature, normalised value (B, T))."""
@@ -1399,9 +1421,33 @@ def entropy(logp: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return sum(-(torch.exp(logp[k]) * logp[k]).sum(-1) for k in ("buttons", "camera"))
 
 
-def kl_divergence(logp_p: Mapping[str, torch.Tensor], logp_q: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """``KL(p || q) = sum p (log p - log q)``, summed over both heads."""
-    return sum((torch.exp(logp_p[k]) * (logp_p[k] - logp_q[k])).sum(-1) for k in ("buttons", "camera"))
+def kl_divergence(logp_p: Any, logp_q: Any, probs_p: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``KL(p || q) = sum p (log p - log q)`` over the last dim, summed over the heads.
+
+    The one KL of the project: the SB3 and Sample Factory plug-ins use it for the VPT paper's
+    ``KL(pi_prior || pi)`` penalty.
+
+    :param logp_p: log-probs of ``p``: a dict ``{"buttons": (..., 8641), "camera": (..., 121)}``, a list or
+        tuple of per-head tensors (e.g. ``torch.split`` of concatenated heads), or one tensor.
+    :param logp_q: log-probs of ``q``, in the same form.
+    :param probs_p: only with single tensors: the probabilities of ``p`` when they are stored more exactly than
+        ``exp(logp_p)`` (the SB3 buffer keeps the prior's float16 probabilities); entries with ``p == 0``
+        add nothing.
+    :return: (...) per-step KL.
+    """
+    if isinstance(logp_p, Mapping):
+        return sum(kl_divergence(logp_p[k], logp_q[k]) for k in ("buttons", "camera"))
+    if isinstance(logp_p, (list, tuple)):
+        return sum(kl_divergence(a, b) for a, b in zip(logp_p, logp_q))
+    if probs_p is None:
+        return (torch.exp(logp_p) * (logp_p - logp_q)).sum(-1)
+    return torch.where(probs_p > 0, probs_p * (logp_p - logp_q), torch.zeros_like(probs_p)).sum(-1)
+
+
+def kl_coef_at(kl_coef: float, kl_decay: float, iteration: int) -> float:
+    """The KL coefficient after ``iteration`` training iterations: ``kl_coef * kl_decay ** iteration``
+    (VPT paper: rho = 0.2, decay 0.9995 per iteration)."""
+    return float(kl_coef) * float(kl_decay) ** int(iteration)
 
 
 def idm_argmax(logp: Mapping[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -64,6 +64,7 @@ def register_vpt_components() -> None:
     Safe to call more than once. Factories are importable top-level functions, as SF pickles them into its
     worker processes.
     """
+    # lazy: Sample Factory is an optional extra; the package itself imports without it
     from sample_factory.algo.utils.context import global_env_registry, global_model_factory
     from sample_factory.envs.env_utils import register_env
 
@@ -98,7 +99,8 @@ def add_vpt_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def finetune_sf(*args, **kwargs):
-    """See :func:`vpt_rl.policies.sample_factory.train.finetune_sf` (imported lazily)."""
+    """See :func:`vpt_rl.policies.sample_factory.train.finetune_sf` (imported lazily: that module imports this
+    package, and running it needs Sample Factory)."""
     from vpt_rl.policies.sample_factory.train import finetune_sf as _finetune_sf
 
     return _finetune_sf(*args, **kwargs)

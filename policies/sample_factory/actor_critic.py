@@ -3,9 +3,10 @@
 SF splits a model into ``forward_head`` (encoder) -> ``forward_core`` (recurrent core) -> ``forward_tail``
 (decoder + heads). For VPT:
 
-* **encoder** = the image stack ``net.img_process`` (ImpalaCNN + linear) on uint8 HWC frames;
-* **core** = the masked-attention transformer (``net.recurrent_layer``) followed by ``ReLU -> net.lastlayer
-  -> net.final_ln``. Its memory lives in SF's flat recurrent state (layout in :mod:`.state_layout`), where an
+* **encoder** = :meth:`PolicyNet.encode <vpt_rl.model.PolicyNet.encode>` (ImpalaCNN + linear) on uint8 HWC
+  frames;
+* **core** = :meth:`PolicyNet.core <vpt_rl.model.PolicyNet.core>`: the masked-attention transformer followed
+  by ``ReLU -> lastlayer -> final_ln``. Its memory lives in SF's flat recurrent state (layout in :mod:`.state_layout`), where an
   all-zero state is empty memory; SF zeroes the state at episode ends, which is exactly VPT's "memory never
   crosses an episode start". The core takes a ``(B, D)`` tensor (one step per env, rollout) or a
   ``PackedSequence`` (learner: SF cuts sequences at episode ends and zeroes the state of sequences that start
@@ -21,8 +22,9 @@ call (used by :class:`~vpt_rl.policies.sample_factory.learner.VPTLearner`). The 
 gradients.
 
 :func:`make_vpt_actor_critic` is the factory SF calls (registered by ``register_vpt_components``); it
-builds the network from ``--model`` (an official ``.model`` file) or ``--preset``, loads ``--weights`` after
-construction, and never re-initialises the pretrained layers.
+builds the network with :func:`vpt_rl.checkpoint.build_policy` from ``--model`` (an official ``.model`` file)
+or ``--preset``, loads ``--weights`` strictly with ``weights_only=True``, and never re-initialises the
+pretrained layers.
 """
 from __future__ import annotations
 
@@ -38,7 +40,10 @@ from sample_factory.model.model_utils import model_device
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from vpt_rl.policies.sample_factory.envs import N_BUTTON_CLASSES, N_CAMERA_CLASSES
+from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES
+from vpt_rl.checkpoint import build_policy, policy_config
+from vpt_rl.model import PolicyConfig, PolicyNet
+from vpt_rl.policies.sample_factory.envs import POV_SHAPE
 from vpt_rl.policies.sample_factory.state_layout import StateLayout
 
 OBS_KEY = "pov"
@@ -46,27 +51,20 @@ HEAD_ORDER = ("buttons", "camera")  # SF's Tuple action order
 
 
 # ------------------------------------------------------------------------------------------- VPT pieces
-def encode_frames(net: nn.Module, img: Tensor) -> Tensor:
-    """uint8 frames ``(N, 128, 128, 3)`` -> image features ``(N, H)`` (``net.img_process``)."""
-    x = img.to(torch.float32) / 255.0  # the official ImgPreprocessing: cast and divide by 255, no params
-    x = net.net.img_process(x[:, None])[:, 0]
-    if net.net.pre_lstm_ln is not None:  # absent in every released config
-        x = net.net.pre_lstm_ln(x)
-    return x
+def encode_frames(net: PolicyNet, img: Tensor) -> Tensor:
+    """uint8 frames ``(N, 128, 128, 3)`` -> image features ``(N, H)`` (:meth:`PolicyNet.encode`, one frame each)."""
+    return net.encode(img[:, None])[:, 0]
 
 
-def run_transformer(net: nn.Module, x_bth: Tensor, state: List) -> Tuple[Tensor, List]:
-    """Transformer + ``ReLU -> lastlayer -> final_ln`` on features ``(B, T, H)`` from memory ``state``.
+def run_transformer(net: PolicyNet, x_bth: Tensor, state: List) -> Tuple[Tensor, List]:
+    """:meth:`PolicyNet.core` (transformer + ``ReLU -> lastlayer -> final_ln``) on features ``(B, T, H)`` from
+    memory ``state``.
 
     No episode start is passed: SF guarantees a sequence never crosses one, and a new episode arrives as an
     all-zero (empty) memory.
     """
     first = torch.zeros(x_bth.shape[:2], dtype=torch.bool, device=x_bth.device)
-    x, new_state = net.net.recurrent_layer(x_bth, first, state)
-    x = torch.relu(x)
-    x = net.net.lastlayer(x)
-    x = net.net.final_ln(x)
-    return x, new_state
+    return net.core(x_bth, first, state)
 
 
 def head_log_probs(net: nn.Module, latent: Tensor) -> Tensor:
@@ -200,8 +198,8 @@ def check_spaces(obs_space, action_space) -> None:
     if not isinstance(obs_space, spaces.Dict) or OBS_KEY not in obs_space.spaces:
         raise TypeError(f"the VPT actor-critic needs a Dict observation space with a {OBS_KEY!r} key, got {obs_space!r}")
     pov = obs_space[OBS_KEY]
-    if tuple(pov.shape) != (128, 128, 3) or pov.dtype != "uint8":
-        raise TypeError(f"obs[{OBS_KEY!r}] must be uint8 (128, 128, 3) HWC frames, got {pov!r}")
+    if tuple(pov.shape) != POV_SHAPE or pov.dtype != "uint8":
+        raise TypeError(f"obs[{OBS_KEY!r}] must be uint8 {POV_SHAPE} HWC frames, got {pov!r}")
     ok = (
         isinstance(action_space, spaces.Tuple)
         and len(action_space.spaces) == 2
@@ -216,37 +214,19 @@ def check_spaces(obs_space, action_space) -> None:
 
 
 # ------------------------------------------------------------------------------------------- construction
-def build_policy_net(model: Optional[str] = None, weights: Optional[str] = None, preset: str = "tiny") -> nn.Module:
-    """A :class:`vpt_rl.model.PolicyNet` from an official ``.model`` file (or a preset) and optional weights."""
-    from vpt_rl.model import POLICY_PRESETS, PolicyNet
-
+def build_policy_net(model: Optional[str] = None, weights: Optional[str] = None, preset: str = "tiny") -> PolicyNet:
+    """A :class:`vpt_rl.model.PolicyNet` from an official ``.model`` file (or, without one, a preset) and optional
+    weights (:func:`vpt_rl.checkpoint.build_policy`: strict, ``weights_only=True``)."""
     if model:
-        from vpt_rl.checkpoint import load_policy
-
-        return load_policy(model, weights or None)
-    if preset not in POLICY_PRESETS:
-        raise ValueError(f"unknown --preset {preset!r}; expected one of {sorted(POLICY_PRESETS)}")
-    net = PolicyNet(POLICY_PRESETS[preset])
-    if weights:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=True)
-    return net
+        return build_policy(model=model, weights=weights or None)
+    return build_policy(preset=preset, weights=weights or None)
 
 
-def policy_config_for(cfg):
+def policy_config_for(cfg) -> PolicyConfig:
     """The PolicyConfig the run will build (without building the network): from ``--model`` or ``--preset``."""
-    from vpt_rl.model import POLICY_PRESETS, PolicyConfig
-
-    if getattr(cfg, "model", None):
-        from vpt_rl.checkpoint import read_model_file
-
-        d = read_model_file(cfg.model)
-        net_kwargs = d["model"]["args"]["net"]["args"]
-        return PolicyConfig.from_kwargs(net_kwargs)
-    preset = getattr(cfg, "preset", "tiny")
-    if preset not in POLICY_PRESETS:
-        raise ValueError(f"unknown --preset {preset!r}; expected one of {sorted(POLICY_PRESETS)}")
-    return POLICY_PRESETS[preset]
+    model = getattr(cfg, "model", None)
+    config, _ = policy_config(model if model else getattr(cfg, "preset", "tiny"))
+    return config
 
 
 def make_vpt_actor_critic(cfg, obs_space, action_space) -> VPTActorCritic:

@@ -26,19 +26,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-N_BUTTON_CLASSES = 8641  # vpt_rl.actions.N_BUTTON_CLASSES (duplicated so this module imports without torch)
-N_CAMERA_CLASSES = 121  # vpt_rl.actions.N_CAMERA_CLASSES
-NULL_CAMERA = 60  # vpt_rl.actions.NULL_CAMERA
+import vpt_rl.envs  # noqa: F401  (registers the gymnasium ids that make_vpt_env builds)
+from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES, NULL_CAMERA
+from vpt_rl.envs.registration import MINELITE_ID, MINERL_BASALT_IDS, MINERL_HUMAN_SURVIVAL_ID
+from vpt_rl.envs.wrappers import VPT_RESOLUTION, make_vpt_env
 
-MINELITE_ID = "vpt_rl/MineLite-v0"
+POV_SHAPE = (*VPT_RESOLUTION, 3)  # uint8 RGB HWC frames, as the VPT network reads them
+
 # SF env name -> gymnasium id of the raw (MineRL-action-space) env wrapped by make_vpt_env
 SF_ENV_IDS: Dict[str, str] = {
     "vpt_minelite": MINELITE_ID,
-    "vpt_minerl_human_survival": "vpt_rl/MineRL-HumanSurvival-v0",
-    "vpt_minerl_basalt_find_cave": "vpt_rl/MineRL-BasaltFindCave-v0",
-    "vpt_minerl_basalt_make_waterfall": "vpt_rl/MineRL-BasaltMakeWaterfall-v0",
-    "vpt_minerl_basalt_create_village_animal_pen": "vpt_rl/MineRL-BasaltCreateVillageAnimalPen-v0",
-    "vpt_minerl_basalt_build_village_house": "vpt_rl/MineRL-BasaltBuildVillageHouse-v0",
+    "vpt_minerl_human_survival": MINERL_HUMAN_SURVIVAL_ID,
+    "vpt_minerl_basalt_find_cave": MINERL_BASALT_IDS["FindCave"],
+    "vpt_minerl_basalt_make_waterfall": MINERL_BASALT_IDS["MakeWaterfall"],
+    "vpt_minerl_basalt_create_village_animal_pen": MINERL_BASALT_IDS["CreateVillageAnimalPen"],
+    "vpt_minerl_basalt_build_village_house": MINERL_BASALT_IDS["BuildVillageHouse"],
 }
 DEBUG_ENV_NAME = "vpt_debug"
 
@@ -110,7 +112,7 @@ class DebugVPTEnv(gym.Env):
         if int(episode_len) < 1:
             raise ValueError(f"episode_len must be >= 1, got {episode_len!r}")
         self.episode_len = int(episode_len)
-        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, (128, 128, 3), dtype=np.uint8)})
+        self.observation_space = spaces.Dict({"pov": spaces.Box(0, 255, POV_SHAPE, dtype=np.uint8)})
         self.action_space = spaces.MultiDiscrete([N_BUTTON_CLASSES, N_CAMERA_CLASSES])
         self._rng = np.random.default_rng(seed)
         self._base = self._rng.integers(0, 256, size=(128, 256, 3), dtype=np.uint8)
@@ -175,8 +177,5 @@ def make_vpt_sf_env(full_env_name: str, cfg=None, env_config=None, render_mode: 
         raise ValueError(
             f"unknown VPT env name {full_env_name!r}; expected one of {sorted(SF_ENV_IDS) + [DEBUG_ENV_NAME]}"
         )
-    import vpt_rl.envs  # noqa: F401  (registers the gymnasium ids)
-    from vpt_rl.envs.wrappers import make_vpt_env
-
     env = make_vpt_env(SF_ENV_IDS[full_env_name], reward="techtree", max_steps=max_steps, **env_kwargs)
     return TupleActionWrapper(env)

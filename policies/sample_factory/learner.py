@@ -23,23 +23,22 @@ from sample_factory.algo.learning.learner import Learner
 from sample_factory.algo.utils.torch_utils import masked_select
 from sample_factory.utils.utils import log
 
+from vpt_rl.model import kl_coef_at, kl_divergence
+
 
 def kl_prior_coef(kl_coef: float, kl_decay: float, iteration: int) -> float:
-    """The KL coefficient after ``iteration`` training iterations: ``kl_coef * kl_decay ** iteration``."""
-    return float(kl_coef) * float(kl_decay) ** int(iteration)
+    """The KL coefficient after ``iteration`` training iterations (:func:`vpt_rl.model.kl_coef_at`)."""
+    return kl_coef_at(kl_coef, kl_decay, iteration)
 
 
 def kl_prior_per_sample(prior_logp: torch.Tensor, policy_logp: torch.Tensor, splits) -> torch.Tensor:
-    """``KL(prior || policy)`` per row, summed over the heads.
+    """``KL(prior || policy)`` per row, summed over the heads (:func:`vpt_rl.model.kl_divergence`).
 
     :param prior_logp: (N, sum(splits)) log-probs of the frozen prior (no gradient needed)
     :param policy_logp: (N, sum(splits)) log-probs of the trained policy
     :param splits: sizes of the heads, e.g. ``(8641, 121)``
     """
-    total = torch.zeros(prior_logp.shape[0], dtype=policy_logp.dtype, device=policy_logp.device)
-    for lp_prior, lp_pol in zip(torch.split(prior_logp, list(splits), 1), torch.split(policy_logp, list(splits), 1)):
-        total = total + (lp_prior.exp() * (lp_prior - lp_pol)).sum(-1)
-    return total
+    return kl_divergence(torch.split(prior_logp, list(splits), 1), torch.split(policy_logp, list(splits), 1))
 
 
 class VPTLearner(Learner):
@@ -118,7 +117,8 @@ class VPTLearner(Learner):
 
 def install_vpt_learner() -> None:
     """Make SF build :class:`VPTLearner` (patches ``sample_factory.algo.learning.learner_worker.Learner``)."""
-    import sample_factory.algo.learning.learner_worker as learner_worker
+    import sample_factory.algo.learning.learner_worker as learner_worker  # lazy: SF's worker module, only when training
+
 
     learner_worker.Learner = VPTLearner
 

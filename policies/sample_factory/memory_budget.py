@@ -16,8 +16,12 @@ backward pass is not part of this estimate.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+
+from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES
+from vpt_rl.policies.sample_factory.envs import POV_SHAPE
 
 MiB = 1024 * 1024
 
@@ -45,8 +49,8 @@ class MemoryEstimate:
         )
 
 
-def estimate_memory(cfg, state_floats: int, obs_bytes: int = 128 * 128 * 3, n_logits: int = 8641 + 121,
-                    n_actions: int = 2) -> MemoryEstimate:
+def estimate_memory(cfg, state_floats: int, obs_bytes: int = math.prod(POV_SHAPE),
+                    n_logits: int = N_BUTTON_CLASSES + N_CAMERA_CLASSES, n_actions: int = 2) -> MemoryEstimate:
     """Estimate SF's buffer memory for config ``cfg`` (SF's argparse namespace / AttrDict).
 
     :param state_floats: floats of flat recurrent state per env (``StateLayout.size``)

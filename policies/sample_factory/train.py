@@ -25,12 +25,16 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from tqdm import tqdm
 
+from vpt_rl.checkpoint import save_policy, write_model_file
+from vpt_rl.model import PolicyConfig
 from vpt_rl.policies.sample_factory import add_vpt_args, register_vpt_components
 from vpt_rl.policies.sample_factory.envs import DEBUG_ENV_NAME, SF_ENV_IDS
 from vpt_rl.policies.sample_factory.memory_budget import (
@@ -48,6 +52,7 @@ MiB = 1024 * 1024
 # ------------------------------------------------------------------------------------------- config
 def parse_vpt_cfg(argv: Optional[Sequence[str]] = None, evaluation: bool = False):
     """SF's full config with the VPT options (registers the VPT components first)."""
+    # lazy (here and below): Sample Factory is an optional extra; this module is imported without it
     from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -63,7 +68,7 @@ def prepare_cfg(cfg, verbose: bool = True) -> MemoryEstimate:
     :raises ValueError: for settings the VPT model cannot run with (the message names the option)
     :raises MemoryBudgetError: when SF's buffers would not fit (the message names the knobs to turn)
     """
-    from vpt_rl.policies.sample_factory.actor_critic import policy_config_for
+    from vpt_rl.policies.sample_factory.actor_critic import policy_config_for  # lazy: imports Sample Factory
 
     names = list(SF_ENV_IDS) + [DEBUG_ENV_NAME]
     if cfg.env not in names:
@@ -107,8 +112,6 @@ class _ProgressObserver:
     """tqdm bar over env steps (an SF ``AlgoObserver``)."""
 
     def __init__(self, total: int):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=int(total), unit="step", desc="sample-factory", mininterval=2.0)
 
     def on_init(self, runner):
@@ -137,7 +140,7 @@ def run(cfg) -> int:
     from sample_factory.algo.utils.misc import ExperimentStatus
     from sample_factory.train import make_runner
 
-    from vpt_rl.policies.sample_factory.learner import install_vpt_learner
+    from vpt_rl.policies.sample_factory.learner import install_vpt_learner  # lazy: imports Sample Factory
 
     install_vpt_learner()
     cfg, runner = make_runner(cfg)
@@ -187,7 +190,7 @@ def policy_from_checkpoint(cfg, checkpoint_path: Optional[str] = None):
     The value head's EWMA normaliser is set to SF's return statistics (mean, var), so that the exported net
     denormalises values the way the SF run did.
     """
-    from vpt_rl.policies.sample_factory.actor_critic import build_policy_net
+    from vpt_rl.policies.sample_factory.actor_critic import build_policy_net  # lazy: imports Sample Factory
 
     path = checkpoint_path or latest_checkpoint(cfg.train_dir, cfg.experiment)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -210,8 +213,6 @@ def policy_from_checkpoint(cfg, checkpoint_path: Optional[str] = None):
 
 def export_policy(cfg, prefix: str, checkpoint_path: Optional[str] = None):
     """Write ``prefix.model`` / ``prefix.weights`` (official format) from the run's latest checkpoint."""
-    from vpt_rl.checkpoint import save_policy
-
     net = policy_from_checkpoint(cfg, checkpoint_path)
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     model_path, weights_path = prefix + ".model", prefix + ".weights"
@@ -238,8 +239,6 @@ def run_in_own_process_group(cmd: Sequence[str], timeout: Optional[float] = None
     SF's main process starts learner / inference / rollout worker processes; killing only the main process
     could leave them running. Returns the exit code.
     """
-    import signal
-
     proc = subprocess.Popen(list(cmd), start_new_session=True, **popen_kwargs)
     try:
         return proc.wait(timeout=timeout)
@@ -257,7 +256,7 @@ def finetune_sf(
     total_steps: int,
     model: Optional[str] = None,
     weights: Optional[str] = None,
-    config=None,
+    preset=None,
     kl_coef: float = 0.2,
     ent_coef: float = 0.0,
     num_workers: int = 2,
@@ -266,6 +265,7 @@ def finetune_sf(
     experiment: str = "vpt_sf",
     extra_args: Optional[Dict[str, object]] = None,
     env_kwargs: Optional[Dict[str, object]] = None,
+    config=None,
 ) -> str:
     """Fine-tune a VPT policy with Sample Factory and export it; returns the exported ``.weights`` path.
 
@@ -276,9 +276,9 @@ def finetune_sf(
 
     :param env_id_or_name: ``"vpt_minelite"`` / ``"vpt_rl/MineLite-v0"`` (or another name in ``SF_ENV_IDS``)
     :param total_steps: env steps to train for (in total, across resumes)
-    :param model: official ``.model`` file; without it ``config`` picks the architecture
+    :param model: official ``.model`` file; without it ``preset`` picks the architecture
     :param weights: official ``.weights`` file to start from (random init when None)
-    :param config: a preset name (``"tiny"``, ``"micro"``, ...) or a ``vpt_rl.model.PolicyConfig`` when no
+    :param preset: a preset name (``"tiny"``, ``"micro"``, ...) or a ``vpt_rl.model.PolicyConfig`` when no
         ``model`` is given; a dict of extra SF options otherwise also accepted here
     :param kl_coef: coefficient of KL(prior || policy) (decays by ``--kl_decay`` per iteration; 0 disables)
     :param ent_coef: entropy bonus coefficient (SF's ``exploration_loss_coeff``)
@@ -289,7 +289,12 @@ def finetune_sf(
     :param extra_args: further SF options, e.g. ``{"rollout": 16, "batch_size": 64, "episode_steps": 500}``
     :param env_kwargs: extra ``make_vpt_env`` / env constructor kwargs (JSON-serialisable), e.g.
         ``{"world_size": [32, 24, 32]}``
+    :param config: the old name of ``preset`` (still accepted)
     """
+    if config is not None:
+        if preset is not None and preset != config:
+            raise ValueError(f"config={config!r} is the old name of preset={preset!r}; give one of them")
+        preset = config
     if int(total_steps) <= 0:
         raise ValueError(f"total_steps must be > 0, got {total_steps!r}")
     if int(num_workers) < 0:
@@ -302,25 +307,22 @@ def finetune_sf(
     ]
     if env_kwargs:
         argv += ["--env_kwargs", json.dumps(env_kwargs)]
-    if isinstance(config, dict):
-        extra = {**config, **extra}
-        config = None
+    if isinstance(preset, dict):
+        extra = {**preset, **extra}
+        preset = None
     if model:
         argv += ["--model", str(model)]
-    elif config is not None and not isinstance(config, str):
+    elif preset is not None and not isinstance(preset, str):
         # a PolicyConfig: write it as an official .model file so the SF processes can read it
-        from vpt_rl.checkpoint import write_model_file
-        from vpt_rl.model import PolicyConfig
-
-        if not isinstance(config, PolicyConfig):
-            raise TypeError(f"config must be a preset name, a PolicyConfig or a dict of SF options, got {config!r}")
+        if not isinstance(preset, PolicyConfig):
+            raise TypeError(f"preset must be a preset name, a PolicyConfig or a dict of SF options, got {preset!r}")
         cfg_dir = os.path.join(out_dir, experiment)
         os.makedirs(cfg_dir, exist_ok=True)
         model = os.path.join(cfg_dir, "architecture.model")
-        write_model_file(model, config.to_kwargs(), 1.0)
+        write_model_file(model, preset.to_kwargs(), 1.0)
         argv += ["--model", model]
-    elif isinstance(config, str):
-        argv += ["--preset", config]
+    elif isinstance(preset, str):
+        argv += ["--preset", preset]
     if weights:
         argv += ["--weights", str(weights)]
     if int(num_workers) == 0:

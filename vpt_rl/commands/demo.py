@@ -80,10 +80,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     from vpt_rl.actions import agent_to_env
-    from vpt_rl.checkpoint import CheckpointError, load_policy
+    from vpt_rl.checkpoint import CheckpointError, build_policy
 
     try:
-        net = load_policy(args.model, args.weights, device=args.device).eval()
+        net = build_policy(model=args.model, weights=args.weights, device=args.device).eval()
     except CheckpointError as e:
         print(f"vpt-rl demo: {e}", file=sys.stderr)
         return 1

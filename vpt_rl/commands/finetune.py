@@ -12,8 +12,8 @@ Examples::
 
     vpt-rl finetune --backend sb3 --model foundation-model-1x.model --weights foundation-model-1x.weights \\
         --steps 1000000 --n-envs 8 --n-steps 256 --out-dir runs/ft1x --freeze-cnn --bf16
-    vpt-rl finetune --backend sb3 --config tiny --steps 20000 --out-dir runs/scratch      # random init
-    vpt-rl finetune --backend sb3 --config micro --steps 64 --n-envs 2 --n-steps 16 \\
+    vpt-rl finetune --backend sb3 --preset tiny --steps 20000 --out-dir runs/scratch      # random init
+    vpt-rl finetune --backend sb3 --preset micro --steps 64 --n-envs 2 --n-steps 16 \\
         --env-kwargs '{"max_steps": 200, "world_size": [16, 24, 16]}'
 """
 from __future__ import annotations
@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, required=True, help="total env steps (over all envs)")
     p.add_argument("--model", help="official .model file of the starting policy")
     p.add_argument("--weights", help="official .weights file of the starting policy")
-    p.add_argument("--config", help="preset name or .model file for a randomly initialised policy (instead of --model)")
+    p.add_argument("--preset", "--config", dest="preset",
+                   help="preset name or .model file for a randomly initialised policy (instead of --model); "
+                        "--config is its old name")
     p.add_argument("--kl-coef", type=float, help="rho of the KL(prior || pi) penalty (default 0.2 with --weights, else 0)")
     p.add_argument("--kl-decay", type=float, default=0.9995, help="rho is multiplied by this each iteration")
     p.add_argument("--ent-coef", type=float, help="entropy bonus (default 0 with --weights, else 0.01)")
@@ -77,6 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     backend, rest = _split_backend(argv)
     if backend == "sf":
+        # lazy: Sample Factory is an optional extra, needed only for this backend
         from vpt_rl.policies.sample_factory.train import main as sf_main
 
         return int(sf_main(rest) or 0)
@@ -94,10 +97,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if "world_size" in env_kwargs and isinstance(env_kwargs["world_size"], list):
         env_kwargs["world_size"] = tuple(env_kwargs["world_size"])
-    if args.model is None and args.config is None:
-        print("vpt-rl finetune: give --model (and --weights) or --config", file=sys.stderr)
+    if args.model is None and args.preset is None:
+        print("vpt-rl finetune: give --model (and --weights) or --preset", file=sys.stderr)
         return 2
 
+    # lazy: Stable-Baselines3 is an optional extra (the sf backend and --help work without it)
     from vpt_rl.policies.sb3 import finetune_sb3
 
     ppo_kwargs = dict(n_epochs=args.n_epochs, kl_decay=args.kl_decay, gamma=args.gamma, value_warmup_iters=args.value_warmup_iters)
@@ -105,7 +109,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if getattr(args, name) is not None:
             ppo_kwargs[name] = getattr(args, name)
     path = finetune_sb3(
-        args.env, args.steps, model=args.model, weights=args.weights, config=args.config, kl_coef=args.kl_coef,
+        args.env, args.steps, model=args.model, weights=args.weights, preset=args.preset, kl_coef=args.kl_coef,
         ent_coef=args.ent_coef, n_envs=args.n_envs, n_steps=args.n_steps, out_dir=args.out_dir, seed=args.seed,
         learning_rate=args.lr, vec_env=args.vec_env, checkpoint_every=args.checkpoint_every, device=args.device,
         policy_kwargs=dict(freeze_cnn=args.freeze_cnn, autocast_bf16=args.bf16), ppo_kwargs=ppo_kwargs,

@@ -251,15 +251,12 @@ def init_policy_heads(policy, segments: Sequence) -> None:
 
 
 def _build_policy(args: Args, device):
-    from vpt_rl.checkpoint import load_policy
-    from vpt_rl.model import POLICY_PRESETS, PolicyNet
+    from vpt_rl.checkpoint import build_policy
 
     if args.init_model:
         weights = args.init_weights or str(Path(args.init_model).with_suffix(".weights"))
-        return load_policy(args.init_model, weights, device=str(device))
-    if args.preset not in POLICY_PRESETS:
-        raise ValueError(f"unknown policy preset {args.preset!r}; expected one of {sorted(POLICY_PRESETS)}")
-    return PolicyNet(POLICY_PRESETS[args.preset], temperature=args.temperature).to(device)
+        return build_policy(model=args.init_model, weights=weights, device=str(device))
+    return build_policy(preset=args.preset, temperature=args.temperature, device=device)
 
 
 def train_bc(args: Args) -> Path:
