@@ -93,10 +93,8 @@ def test_resume_after_a_kill_continues_from_the_saved_step(data, tmp_path, monke
     assert torch.load(out / "train_state.pt", weights_only=True)["step"] == 6
     monkeypatch.setattr(bc_mod, "bc_loss", real_loss)
     saved = load_policy(out / "bc.model", out / "bc.weights").state_dict()
-    import vpt_rl.checkpoint as ckpt
-
     loaded, seen = [], []
-    orig_load, real_opt_step = ckpt.load_policy, torch.optim.AdamW.step
+    orig_load, real_opt_step = bc_mod.load_policy, torch.optim.AdamW.step
 
     def load_and_keep(*a, **k):
         loaded.append(orig_load(*a, **k))
@@ -108,7 +106,7 @@ def test_resume_after_a_kill_continues_from_the_saved_step(data, tmp_path, monke
             seen.append(all(len(self.state[p]) > 0 for g in self.param_groups for p in g["params"]))
         return real_opt_step(self, *a, **k)
 
-    monkeypatch.setattr(ckpt, "load_policy", load_and_keep)
+    monkeypatch.setattr(bc_mod, "load_policy", load_and_keep)  # the name train.bc resumes with
     monkeypatch.setattr(torch.optim.AdamW, "step", spy_step)
     run_bc(_args(data, out, total_steps=12, save_every=3))
     assert len(loaded) == 1 and seen == [True, True]

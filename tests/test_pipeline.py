@@ -375,7 +375,7 @@ def test_rl_runs_share_env_and_algorithm_seeds_and_world_size_reaches_every_env(
     summary = pl.stage_rl(ctx)
     assert [c["seed"] for c in calls] == [1005, 1005]
     assert [c["world_size"] for c in calls] == [24, 24] and [c["max_steps"] for c in calls] == [cfg.rl_max_ticks] * 2
-    assert calls[0]["weights"] is not None and calls[1]["weights"] is None and calls[1]["config"] == cfg.policy_preset
+    assert calls[0]["weights"] is not None and calls[1]["weights"] is None and calls[1]["preset"] == cfg.policy_preset
     assert summary["random"]["episodes"] == 1
     assert json.loads((tmp_path / "rl/random/curve.json").read_text())["returns"] == [1.5]
     with pytest.raises(pl.PipelineError):  # the stand-in record wrote no segments

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Union
 
+import numpy as np
 import torch
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -61,8 +62,22 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_default(o: Any) -> Any:
+    """``json.dumps`` fallback for the values results are made of: paths as strings, numpy scalars and arrays as
+    numbers and lists."""
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
 def atomic_write_json(path: PathLike, obj: Any, indent: int = 2, **kwargs) -> Path:
-    """Write ``obj`` as JSON (one trailing newline) to ``path`` atomically; ``kwargs`` go to :func:`json.dumps`."""
+    """Write ``obj`` as JSON (one trailing newline) to ``path`` atomically. Paths and numpy values are written as
+    strings, numbers and lists (:func:`json_default`); ``kwargs`` go to :func:`json.dumps`."""
+    kwargs.setdefault("default", json_default)
     return atomic_write_text(path, json.dumps(obj, indent=indent, **kwargs) + "\n")
 
 

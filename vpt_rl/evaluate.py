@@ -29,6 +29,14 @@ import numpy as np
 
 from vpt_rl.envs.registration import MINELITE_ID
 from vpt_rl.envs.rewards import MILESTONE_ORDER, order_milestones  # noqa: F401  (MILESTONE_ORDER re-exported)
+import torch
+import gymnasium as gym
+from vpt_rl.envs import wrappers
+from tqdm.auto import tqdm
+from vpt_rl.checkpoint import build_policy
+from vpt_rl.model import consistent_argmax, sample_action
+from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES, noop_action
+from vpt_rl.envs.minelite.expert import ScriptedExpert
 
 
 def steps_to_reach(steps: Sequence[float], returns: Sequence[float], target: float, window: int = 1) -> Optional[float]:
@@ -93,10 +101,6 @@ class PolicyAgent(Agent):
 
     def __init__(self, model_path: str, weights_path: Optional[str] = None, *, deterministic: Union[bool, str] = False,
                  seed: int = 0, device: str = "cpu", name: Optional[str] = None):
-        import torch
-
-        from vpt_rl.checkpoint import build_policy
-
         self.net = build_policy(model=model_path, weights=weights_path, device=device).eval()
         self.device = torch.device(device)
         if deterministic not in (False, True, "consistent", "argmax"):
@@ -111,10 +115,6 @@ class PolicyAgent(Agent):
         self.state = self.net.initial_state(n_envs, device=self.device)
 
     def act(self, obs, first, active):
-        import torch
-
-        from vpt_rl.model import consistent_argmax, sample_action
-
         img = np.stack([np.asarray(o["pov"], dtype=np.uint8) for o in obs])[:, None]  # (B, 1, H, W, 3)
         with torch.inference_mode():
             img_t = torch.from_numpy(img).to(self.device)
@@ -138,8 +138,6 @@ class RandomAgent(Agent):
         self.rng = np.random.default_rng(seed)
 
     def act(self, obs, first, active):
-        from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES
-
         b = self.rng.integers(0, N_BUTTON_CLASSES, size=len(obs))
         c = self.rng.integers(0, N_CAMERA_CLASSES, size=len(obs))
         return [np.array([b[i], c[i]], dtype=np.int64) for i in range(len(obs))]
@@ -161,13 +159,9 @@ class ExpertAgent(Agent):
         self.experts: Dict[int, Any] = {}
 
     def episode_start(self, i, env, seed):
-        from vpt_rl.envs.minelite.expert import ScriptedExpert
-
         self.experts[i] = ScriptedExpert(env.unwrapped, seed=self.seed * 100_003 + seed, epsilon=self.epsilon)
 
     def act(self, obs, first, active):
-        from vpt_rl.actions import noop_action
-
         return [self.experts[i].act(obs[i]) if active[i] else noop_action() for i in range(len(obs))]
 
 
@@ -194,13 +188,8 @@ def make_eval_env(env_id: str, max_ticks: int, raw_actions: bool = False, **env_
     With ``raw_actions`` the env takes MineRL action dicts (the expert's) and returns the env's full
     observation, with the same ``TimeLimit``, ``TechTreeReward`` and ``EpisodeStats`` wrappers as
     :func:`~vpt_rl.envs.wrappers.make_vpt_env` (only its action and observation wrappers are left out)."""
-    from vpt_rl.envs import wrappers
-
     if not raw_actions:
         return wrappers.make_vpt_env(env_id, reward="techtree", max_steps=max_ticks, **env_kwargs)
-    import gymnasium as gym
-
-    import vpt_rl.envs  # noqa: F401  (registers the ids)
 
     env = gym.make(env_id, max_episode_steps=int(max_ticks), **env_kwargs)
     return wrappers.EpisodeStats(wrappers.TechTreeReward(env, table="techtree"))
@@ -238,8 +227,6 @@ def evaluate(
 
     :param env_fn: ``(raw_actions: bool) -> env`` replacing :func:`make_eval_env` (tests).
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes={episodes!r}: expected a positive int")
     if not isinstance(max_ticks, int) or max_ticks < 1:

@@ -48,6 +48,8 @@ from vpt_rl.envs.minelite import world as W
 from vpt_rl.envs.minelite.items import ITEMS
 from vpt_rl.envs.minelite.screens import DEG_PER_PIXEL
 from vpt_rl.envs.rewards import MILESTONE_MEMBERS, MILESTONE_ORDER
+from vpt_rl.envs.minelite.env import MineLiteEnv
+from vpt_rl.envs.minelite.render import pick_block
 
 __all__ = ["ScriptedExpert", "MILESTONES", "run_expert_episode", "make_expert_env"]
 
@@ -482,8 +484,6 @@ class ScriptedExpert:
 
     def visible(self, cell: Tuple[int, int, int]) -> bool:
         """Whether the ray from the eyes to the centre of ``cell`` hits ``cell`` first."""
-        from vpt_rl.envs.minelite.render import pick_block
-
         g = self.game
         e = g.player.eye_pos
         d = np.array(cell, dtype=np.float64) + 0.5 - e
@@ -943,8 +943,6 @@ class ScriptedExpert:
 def make_expert_env(seed: int, max_ticks: int, resolution: Tuple[int, int] = (128, 128), render: bool = True,
                     **env_kwargs):
     """A reset ``MineLiteEnv`` for an expert episode on ``seed`` (``render=False`` skips drawing ``pov``)."""
-    from vpt_rl.envs.minelite.env import MineLiteEnv
-
     # The expert reads the privileged state only; a blank pov (render_pov=False) makes benchmarks ~5x faster.
     return MineLiteEnv(resolution=resolution, max_steps=max_ticks, seed=seed, render_pov=render, **env_kwargs)
 

@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from vpt_rl.atomic import atomic_write_text
 
 MAX_ROWS = 14
 
@@ -724,7 +725,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(text)
         return 0
     out = Path(args.out) if args.out else bench_dir / "SUMMARY.md"
-    from vpt_rl.atomic import atomic_write_text
 
     atomic_write_text(out, text)
     n_not_run = text.count("| not run |")

@@ -16,6 +16,9 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
+import cv2
+from vpt_rl.actions import agent_to_env
+from vpt_rl.checkpoint import build_policy, CheckpointError
 
 RESOLUTION = (128, 128)  # agent.py AGENT_RESOLUTION (width, height)
 
@@ -37,8 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resize_frame(frame_rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (128, 128, 3) with cv2 INTER_LINEAR, as the official agent."""
-    import cv2
-
     return cv2.resize(frame_rgb, RESOLUTION, interpolation=cv2.INTER_LINEAR)
 
 
@@ -50,8 +51,6 @@ def random_frames(steps: int, seed: int) -> Iterator[np.ndarray]:
 
 def video_frames(path: str, steps: int) -> Iterator[np.ndarray]:
     """RGB 128x128 frames of a video file (at most ``steps``)."""
-    import cv2
-
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise ValueError(f"cannot open video {path!r} with OpenCV")
@@ -79,8 +78,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    from vpt_rl.actions import agent_to_env
-    from vpt_rl.checkpoint import CheckpointError, build_policy
 
     try:
         net = build_policy(model=args.model, weights=args.weights, device=args.device).eval()

@@ -9,11 +9,11 @@ Prints a Markdown table row per agent; ``--out`` also writes the full result (pe
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Optional, Sequence
 
 from vpt_rl import evaluate as ev
+from vpt_rl.atomic import atomic_write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,9 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(ev.format_table({args.agent: res}))
     print(f"{res['env_steps']} env steps in {res['seconds']:.1f} s ({res.get('steps_per_s', 0):.0f} steps/s)")
     if args.out:
-        from vpt_rl.pipeline import write_json_atomic
-
-        write_json_atomic(args.out, res)
+        atomic_write_json(args.out, res)
         print(f"wrote {args.out}")
     return 0
 

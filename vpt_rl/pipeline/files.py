@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-import numpy as np
 
-from vpt_rl.atomic import PathLike, atomic_output, atomic_write_json, atomic_write_text
+from vpt_rl.atomic import PathLike, atomic_output, atomic_write_json, atomic_write_text, json_default
 
 
 class PipelineError(RuntimeError):
@@ -25,20 +24,13 @@ class PipelineError(RuntimeError):
 # JSON records
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+_json_default = json_default  # the old private name
 
 
 def write_json_atomic(path: PathLike, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (:func:`vpt_rl.atomic.atomic_write_json`); paths and numpy
     values are written as strings, numbers and lists."""
-    atomic_write_json(path, obj, indent=2, default=_json_default)
+    atomic_write_json(path, obj, indent=2)
 
 
 def write_text_atomic(path: PathLike, text: str) -> None:

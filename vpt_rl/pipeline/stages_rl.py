@@ -68,7 +68,7 @@ def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, con
 
         # checkpoint (and episodes.csv) every rollout; resumes from run_dir/checkpoint.zip
         zip_path = finetune_sb3(
-            ctx.env_id, cfg.rl_steps, model=model, weights=weights, config=config, kl_coef=kl_coef,
+            ctx.env_id, cfg.rl_steps, model=model, weights=weights, preset=config, kl_coef=kl_coef,
             ent_coef=ent_coef, n_envs=cfg.rl_n_envs, n_steps=cfg.rl_n_steps, out_dir=str(run_dir), seed=seed,
             learning_rate=cfg.rl_lr, device="cpu", episodes_csv=EPISODES_CSV, progress_desc=f"rl {run}",
             max_steps=cfg.rl_max_ticks, **ctx.env_kwargs())
@@ -77,7 +77,7 @@ def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, con
         from vpt_rl.policies.sample_factory import finetune_sf  # optional extra (sample-factory)
 
         exported = Path(finetune_sf(
-            ctx.env_id, cfg.rl_steps, model=model, weights=weights, config=config, kl_coef=kl_coef,
+            ctx.env_id, cfg.rl_steps, model=model, weights=weights, preset=config, kl_coef=kl_coef,
             ent_coef=ent_coef, num_workers=cfg.rl_n_envs, out_dir=str(run_dir), seed=seed, experiment=run,
             extra_args={"episode_steps": cfg.rl_max_ticks, "learning_rate": cfg.rl_lr},
             env_kwargs=ctx.env_kwargs()))

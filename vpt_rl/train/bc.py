@@ -40,7 +40,7 @@ from typing import Optional, Sequence
 import torch
 from tqdm import tqdm
 
-from vpt_rl.data.contractor import find_segments
+from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
 from vpt_rl.atomic import atomic_torch_save, atomic_write_text
 from vpt_rl.train.args import RunArgs, parse_args
@@ -54,6 +54,18 @@ from vpt_rl.train.runtime import (
     seed_everything,
     summary_writer,
 )
+import numpy as np
+from vpt_rl.model import action_log_prob, state_detach
+from vpt_rl.actions import (
+    _JOINT_BUTTONS,
+    BUTTONS_ALL,
+    env_to_agent,
+    N_BUTTON_CLASSES,
+    N_CAMERA_CLASSES,
+    NULL_BUTTONS,
+    NULL_CAMERA,
+)
+from vpt_rl.checkpoint import build_policy, load_policy, save_policy
 
 # behavioural_cloning.py constants (official demo), used as defaults
 OFFICIAL_LR = 0.000181
@@ -128,8 +140,6 @@ class Args(RunArgs):
 
 def bc_loss(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over valid frames of ``-(log p(buttons) + log p(camera))`` (joint action NLL)."""
-    from vpt_rl.model import action_log_prob
-
     m = mask.to(logp["buttons"].dtype)
     return -(action_log_prob(logp, buttons, camera) * m).sum() / m.sum().clamp_min(1.0)
 
@@ -160,11 +170,6 @@ def evaluate_bc(policy, segments: Sequence, seq_len: int, train_counts: tuple, m
         ``p_attack_sd`` (sd over frames of the probability of pressing attack), ``buttons_tv_spread`` (mean
         total-variation distance of each frame's button distribution from their average) and ``n_frames``.
     """
-    import numpy as np
-
-    from vpt_rl.actions import BUTTONS_ALL, _JOINT_BUTTONS
-    from vpt_rl.model import action_log_prob
-
     was_training = policy.training
     policy.eval()
     ds = SequenceDataset(segments, batch_size=1, seq_len=seq_len, skip_null=True, drop_agent_null=True,
@@ -223,11 +228,6 @@ def bc_label_counts(segments: Sequence) -> tuple:
 
     :return: ``(buttons (8641,), camera (121,))`` int64 counts of the joint agent action classes.
     """
-    import numpy as np
-
-    from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES, NULL_BUTTONS, NULL_CAMERA, env_to_agent
-    from vpt_rl.data.contractor import load_actions
-
     buttons = np.zeros(N_BUTTON_CLASSES, np.int64)
     camera = np.zeros(N_CAMERA_CLASSES, np.int64)
     for mp4 in segments:
@@ -251,8 +251,6 @@ def init_policy_heads(policy, segments: Sequence) -> None:
 
 
 def _build_policy(args: Args, device):
-    from vpt_rl.checkpoint import build_policy
-
     if args.init_model:
         weights = args.init_weights or str(Path(args.init_model).with_suffix(".weights"))
         return build_policy(model=args.init_model, weights=weights, device=str(device))
@@ -273,9 +271,6 @@ def run_bc(args: Args):
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel, each rank
     reads the shard ``segments[lane::lanes]`` of its own lanes, and rank 0 writes checkpoints and logs.
     """
-    from vpt_rl.checkpoint import load_policy, save_policy
-    from vpt_rl.model import state_detach
-
     if not args.data:
         raise ValueError("train_bc needs at least one data folder or segment (args.data is empty)")
     device = resolve_device(args.device)
