@@ -38,6 +38,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vpt_rl.actions import (
+    _JOINT_GROUP_DIGITS,
+    BUTTON_GROUPS,
+    INVENTORY_BUTTONS,
+    N_BUTTON_CLASSES,
+    N_BUTTONS,
+    N_CAMERA_BINS,
+    N_CAMERA_CLASSES,
+    NULL_CAMERA,
+    factored_to_env,
+)
+from vpt_rl.cpu_kernels import (
+    BLOCK_DEFAULTS,
+    ConvPackCache,
+    FastPaths,
+    group_norm_nchw,
+    nnpack_applies,
+    nnpack_conv,
+    nnpack_eligible,
+    prepack_applies,
+    prepacked_conv,
+)
+
 __all__ = [
     "PolicyConfig",
     "IDMConfig",
@@ -63,10 +86,9 @@ __all__ = [
     "N_CAMERA_CLASSES",
 ]
 
-N_BUTTON_CLASSES = 8641  # lib/action_mapping.py CameraHierarchicalMapping: 8640 combinations + inventory
-N_CAMERA_CLASSES = 121  # 11 x 11 mu-law camera bins
-N_IDM_BUTTONS = 20  # lib/actions.py Buttons.ALL
-N_IDM_CAMERA_BINS = 11
+# N_BUTTON_CLASSES and N_CAMERA_CLASSES (the policy heads' sizes) live in vpt_rl.actions and are re-exported here.
+N_IDM_BUTTONS = N_BUTTONS  # the IDM predicts each of lib/actions.py Buttons.ALL on its own
+N_IDM_CAMERA_BINS = N_CAMERA_BINS  # ... and each camera axis's mu-law bin
 NBASIS = 10  # lib/xf.py SelfAttentionLayer relattn nbasis
 MASK_VALUE = -1e9  # lib/xf.py attention(): bias = -1e9 * ~mask
 EWMA_BETA = 0.99999  # lib/scaled_mse_head.py NormalizeEwma(beta)
@@ -404,24 +426,15 @@ class GroupNorm(nn.GroupNorm):
     """
 
     channels_last: bool = True
-    winograd: bool = False  # in the batch-1 NNPACK path (already ~1e-5 off) stay on contiguous memory
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fast: FastPaths = BLOCK_DEFAULTS) -> torch.Tensor:
         if x.dim() != 4 or not (self.channels_last or torch.is_grad_enabled()):
             return F.group_norm(x.contiguous(), self.num_groups, self.weight, self.bias, self.eps)
-        if x.is_contiguous(memory_format=torch.channels_last) or not (self.winograd and _nnpack_eligible(x)):
+        if x.is_contiguous(memory_format=torch.channels_last) or not (fast.winograd and nnpack_eligible(x)):
             return F.group_norm(x.contiguous(memory_format=torch.channels_last), self.num_groups, self.weight,
                                 self.bias, self.eps)
-        # batch-1 NNPACK path: ``x`` is contiguous (NCHW). Take the statistics from the channels-last kernel
-        # (parity) and apply ``x * a + b`` on the contiguous tensor, as that kernel does, so the result stays
-        # in the layout NNPACK needs without a second transposing copy.
-        n, c = x.shape[:2]
-        g = self.num_groups
-        _, mean, rstd = torch.native_group_norm(x.contiguous(memory_format=torch.channels_last), None, None,
-                                                n, c, x.shape[2] * x.shape[3], g, self.eps)
-        a = (rstd.view(n, g, 1).expand(n, g, c // g).reshape(n, c) * self.weight).view(n, c, 1, 1)
-        b = self.bias.view(1, c, 1, 1) - a * mean.view(n, g, 1).expand(n, g, c // g).reshape(n, c, 1, 1)
-        return torch.addcmul(b, x, a)
+        # the batch-1 NNPACK path (already ~1e-5 off) stays on contiguous memory
+        return group_norm_nchw(x, self)
 
 
 def _fan_in_rescale_(weight: torch.Tensor, scale: float) -> None:
@@ -458,109 +471,24 @@ class FanInLayer(nn.Module):
         else:  # pragma: no cover - internal
             raise ValueError(f"kind must be conv, conv3d or linear, got {kind!r}")
         self.activation = activation
-        self.winograd = False  # opt-in NNPACK path for batch-1 inference (see _nnpack_conv)
-        self.prepack = False  # oneDNN conv + ReLU with cached blocked weights for batch 1 (see _prepacked_conv)
-        self._packed = _ConvPackCache()  # the reordered weight of the prepacked path; not state
+        self._packed = ConvPackCache()  # the reordered weight of the prepacked path (FastPaths.prepack); not state
         _fan_in_rescale_(self.layer.weight, init_scale)
         if self.layer.bias is not None:
             nn.init.zeros_(self.layer.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.norm is not None:
+    def forward(self, x: torch.Tensor, fast: FastPaths = BLOCK_DEFAULTS) -> torch.Tensor:
+        if isinstance(self.norm, GroupNorm):
+            x = self.norm(x, fast)
+        elif self.norm is not None:
             x = self.norm(x)
-        if self.winograd and _nnpack_applies(x, self.layer):
-            x = _nnpack_conv(x, self.layer)
-        elif self.prepack and _prepack_applies(x, self.layer):
-            return _prepacked_conv(self, x)  # ReLU fused in
+        conv2d = isinstance(self.layer, nn.Conv2d)  # the CPU fast paths are for 2D convolutions only
+        if conv2d and fast.winograd and nnpack_applies(x, self.layer):
+            x = nnpack_conv(x, self.layer)
+        elif conv2d and fast.prepack and prepack_applies(x, self.layer):
+            return prepacked_conv(self._packed, self.layer, x, self.activation)  # ReLU fused in
         else:
             x = self.layer(x)
         return F.relu(x, inplace=True) if self.activation else x
-
-
-_NNPACK_OK: Optional[bool] = None
-
-
-def _autocast_cpu() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
-
-
-def _nnpack_applies(x: torch.Tensor, layer: nn.Module) -> bool:
-    """NNPACK's Winograd convolution is ~2x faster than oneDNN for a single image on CPU (measured on the
-    2-core AVX-512 dev box), but has no backward; use it for batch-1 float32 inference only."""
-    return layer.in_channels >= 8 and _nnpack_eligible(x)
-
-
-def _nnpack_eligible(x: torch.Tensor) -> bool:
-    global _NNPACK_OK
-    if x.shape[0] != 1 or x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
-        return False
-    if _autocast_cpu():
-        return False
-    if _NNPACK_OK is None:
-        _NNPACK_OK = bool(torch.backends.nnpack.is_available()) and torch._nnpack_available()  # also initialises it
-    return _NNPACK_OK
-
-
-def _nnpack_conv(x: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
-    bias = layer.bias if layer.bias is not None else torch.zeros(layer.out_channels, dtype=x.dtype)
-    return torch._nnpack_spatial_convolution(x.contiguous(), layer.weight, bias, list(layer.padding), list(layer.stride))
-
-
-class _ConvPackCache:
-    """A oneDNN-prepacked conv weight and its cache key. The prepacked weight is an opaque tensor that can be
-    neither copied nor pickled, so copies and pickles of a module start with an empty cache."""
-
-    __slots__ = ("key", "weight")
-
-    def __init__(self):
-        self.key: Any = None
-        self.weight: Optional[torch.Tensor] = None
-
-    def __reduce__(self):
-        return (_ConvPackCache, ())
-
-
-def _prepack_applies(x: torch.Tensor, layer: nn.Module) -> bool:
-    """The prepacked oneDNN path: a single channels-last float32 CPU image without autograd. oneDNN
-    otherwise reorders the OIHW weight into its blocked layout on every call; for one image that reorder is
-    ~10-15% of a 3x3 conv (measured on the 2-core AVX-512 dev box), for 8 images it is noise."""
-    return (isinstance(layer, nn.Conv2d) and x.dim() == 4 and x.shape[0] == 1 and x.dtype == torch.float32
-            and x.device.type == "cpu" and not torch.is_grad_enabled() and not _autocast_cpu()
-            and x.is_contiguous(memory_format=torch.channels_last) and _mkldnn_pointwise_ok())
-
-
-_MKLDNN_POINTWISE: Optional[bool] = None
-
-
-def _mkldnn_pointwise_ok() -> bool:
-    global _MKLDNN_POINTWISE
-    if _MKLDNN_POINTWISE is None:
-        ops = getattr(torch.ops, "mkldnn", None)
-        _MKLDNN_POINTWISE = bool(torch.backends.mkldnn.is_available()) and all(
-            hasattr(ops, n) for n in ("_convolution_pointwise", "_reorder_convolution_weight"))
-    return _MKLDNN_POINTWISE and torch.backends.mkldnn.enabled
-
-
-def _prepacked_conv(fan_in: "FanInLayer", x: torch.Tensor) -> torch.Tensor:
-    """``relu(conv(x))`` through oneDNN with the weight reordered once and cached. On the 1x model's shapes
-    oneDNN picks the same kernel as for ``F.conv2d``: bit-identical outputs; with 4-8 channels (the fixture
-    config) it may pick another, ~5e-6 in log-prob (tests/test_model.py checks < 1e-5).
-    The cache key holds the weight's storage pointer and version counter, so ``load_state_dict``, optimiser
-    steps and ``.to()`` invalidate it."""
-    layer = fan_in.layer
-    w = layer.weight
-    key = (tuple(x.shape), w.data_ptr(), w._version)
-    cache = fan_in._packed
-    if cache.weight is None or cache.key != key:
-        cache.weight = torch.ops.mkldnn._reorder_convolution_weight(
-            w.detach(), list(layer.padding), list(layer.stride), list(layer.dilation), layer.groups, list(x.shape))
-        cache.key = key
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, cache.weight, layer.bias, list(layer.padding), list(layer.stride), list(layer.dilation),
-        layer.groups, "relu" if fan_in.activation else "none", [], "")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -577,8 +505,8 @@ class CnnBasicBlock(nn.Module):
         self.conv0 = FanInLayer("conv", chan, chan, norm="group", groups=groups, init_scale=s, kernel_size=3, padding=1)
         self.conv1 = FanInLayer("conv", chan, chan, norm="group", groups=groups, init_scale=s, kernel_size=3, padding=1)
 
-    def forward(self, x):
-        return x + self.conv1(self.conv0(x))
+    def forward(self, x, fast: FastPaths = BLOCK_DEFAULTS):
+        return x + self.conv1(self.conv0(x, fast), fast)
 
 
 class CnnDownStack(nn.Module):
@@ -592,24 +520,27 @@ class CnnDownStack(nn.Module):
         self.n = GroupNorm(post_pool_groups, outchan) if post_pool_groups is not None else None
         block_scale = init_scale / math.sqrt(nblock)
         self.blocks = nn.ModuleList(CnnBasicBlock(outchan, block_scale, groups) for _ in range(nblock))
-        self.fast_pool = True
 
-    def forward(self, x):
-        x = self.firstconv(x)
-        if self.fast_pool:  # CPU max-pool is ~10x faster on channels-last memory (and exact either way)
+    def forward(self, x, fast: FastPaths = BLOCK_DEFAULTS):
+        x = self.firstconv(x, fast)
+        if fast.fast_pool:  # CPU max-pool is ~10x faster on channels-last memory (and exact either way)
             x = x.contiguous(memory_format=torch.channels_last)
         x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
-        if self.firstconv.winograd and _nnpack_eligible(x):
+        if fast.winograd and nnpack_eligible(x):
             x = x.contiguous()  # the batch-1 NNPACK path runs on contiguous (NCHW) memory
         if self.n is not None:
-            x = self.n(x)
+            x = self.n(x, fast)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, fast)
         return x
 
 
 class ImpalaCNN(nn.Module):
-    """(B, T, H, W, C) float -> (B, T, 256). Three down-stacks, flatten (C, H, W), LayerNorm -> dense -> ReLU."""
+    """(B, T, H, W, C) float -> (B, T, 256). Three down-stacks, flatten (C, H, W), LayerNorm -> dense -> ReLU.
+
+    ``fast`` (a frozen :class:`~vpt_rl.cpu_kernels.FastPaths`, replaced by the network's ``set_fast``) selects
+    the CPU fast paths of every layer below.
+    """
 
     def __init__(self, img_shape: Sequence[int], chans: Sequence[int], first_conv_norm: bool, groups: int,
                  post_pool_groups: Optional[int], nblock: int = 2, outsize: int = 256):
@@ -627,13 +558,12 @@ class ImpalaCNN(nn.Module):
         for m in self.modules():
             if isinstance(m, GroupNorm):
                 m.channels_last = self.channels_last
-
-        self.micro_batch = 8  # frames per CNN pass without autograd (cache-friendly; 0 = all at once)
+        self.fast = BLOCK_DEFAULTS
 
     def forward(self, x_bthwc: torch.Tensor) -> torch.Tensor:
         b, t = x_bthwc.shape[:2]
         x = x_bthwc.reshape(b * t, *x_bthwc.shape[2:])
-        mb = self.micro_batch
+        mb = self.fast.micro_batch  # frames per CNN pass without autograd (cache-friendly; 0 = all at once)
         if torch.is_grad_enabled() or not mb or b * t <= mb:
             feats = self._stacks(x)
         else:  # frames are independent: same numbers, activations of mb frames instead of B*T
@@ -645,7 +575,7 @@ class ImpalaCNN(nn.Module):
         if not self.channels_last and not torch.is_grad_enabled():  # training: channels-last (GroupNorm doc)
             x = x.contiguous()
         for stack in self.stacks:
-            x = stack(x)
+            x = stack(x, self.fast)
         return x.reshape(x.shape[0], -1)  # flatten over (C, H, W), C-major, as the official code
 
 
@@ -721,7 +651,6 @@ class SelfAttentionLayer(nn.Module):
         self.v_layer = _normed_linear(hidsize, hidsize, math.sqrt(init_scale), bias=False)
         self.proj_layer = _normed_linear(hidsize, hidsize, math.sqrt(init_scale))
         self.r_layer = _normed_linear(hidsize, NBASIS * heads, 0.1)
-        self.use_sdpa = True
 
     def _rel_bias(self, x_btc: torch.Tensor, t: int, total: int) -> torch.Tensor:
         """(B, h, t, T) relative-position logits; zero outside ``0 <= d < maxlen``."""
@@ -736,7 +665,8 @@ class SelfAttentionLayer(nn.Module):
         return extra * in_band
 
     def forward(self, x_btc: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-                visible: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                visible: Optional[torch.Tensor], fast: FastPaths = BLOCK_DEFAULTS,
+                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, t, c = x_btc.shape
         h, hd = self.heads, self.head_dim
         q = self.q_layer(x_btc)
@@ -758,7 +688,7 @@ class SelfAttentionLayer(nn.Module):
             bias.masked_fill_(~visible.unsqueeze(1), MASK_VALUE)
             if self.maxlen:
                 bias = bias + self._rel_bias(x_btc, t, total)
-        if self.use_sdpa:
+        if fast.sdpa:
             a = F.scaled_dot_product_attention(q_bhtd, k_bhtd, v_bhtd.to(q_bhtd.dtype), attn_mask=bias, scale=1.0 / hd)
         else:  # the official formula, for reference: baddbmm(bias, Q, K^T, alpha=1/hd) in float32
             logits = torch.matmul(q_bhtd, k_bhtd.transpose(-1, -2)) * (1.0 / hd)
@@ -777,13 +707,13 @@ class MaskedAttention(nn.Module):
         self.mask_style = mask_style
         self.orc_block = SelfAttentionLayer(hidsize, heads, maxlen, init_scale)
 
-    def forward(self, x, first_bt, layer_state):
+    def forward(self, x, first_bt, layer_state, fast: FastPaths = BLOCK_DEFAULTS):
         mask, k_cache, v_cache = layer_state
         if self.mask_style == "clipped_causal":
             visible, new_mask = clipped_causal_visibility(first_bt, mask)
         else:  # "none": bidirectional, no memory (IDM)
             visible, new_mask = None, mask
-        out, new_k, new_v = self.orc_block(x, k_cache, v_cache, visible)
+        out, new_k, new_v = self.orc_block(x, k_cache, v_cache, visible, fast)
         return out, (new_mask, new_k, new_v)
 
 
@@ -802,25 +732,28 @@ class ResidualRecurrentBlock(nn.Module):
         self.pre_r_ln = nn.LayerNorm(hsz)
         self.r = MaskedAttention(hsz, cfg.attention_heads, cfg.maxlen, cfg.attention_mask_style, init_scale)
 
-    def forward(self, x, first_bt, layer_state):
+    def forward(self, x, first_bt, layer_state, fast: FastPaths = BLOCK_DEFAULTS):
         y = self.pre_r_ln(x)
-        y, layer_state = self.r(y, first_bt, layer_state)
+        y, layer_state = self.r(y, first_bt, layer_state, fast)
         return y + self.mlp1(self.mlp0(y)), layer_state
 
 
 class ResidualRecurrentBlocks(nn.Module):
+    """The transformer blocks; ``fast`` (see :class:`ImpalaCNN`) selects the attention kernel."""
+
     def __init__(self, cfg: PolicyConfig):
         super().__init__()
         n = cfg.n_recurrence_layers
         init_scale = n ** -0.5 * 2 ** -0.5
         self.blocks = nn.ModuleList(ResidualRecurrentBlock(cfg, init_scale) for _ in range(n))
+        self.fast = BLOCK_DEFAULTS
 
     def forward(self, x, first_bt, state: State):
         if len(state) != len(self.blocks):
             raise ValueError(f"state has {len(state)} layers, the network has {len(self.blocks)}")
         new_state = []
         for block, layer_state in zip(self.blocks, state):
-            x, layer_state = block(x, first_bt, layer_state)
+            x, layer_state = block(x, first_bt, layer_state, self.fast)
             new_state.append(layer_state)
         return x, new_state
 
@@ -997,6 +930,19 @@ class MinecraftPolicy(nn.Module):
             self.conv3d_layer = FanInLayer("conv3d", ic.conv3d_inchan, ic.conv3d_outchan, init_scale=1.0,
                                            kernel_size=ic.conv3d_kernel_size, padding=ic.conv3d_padding)
 
+    @property
+    def fast(self) -> FastPaths:
+        """The CPU fast paths in use (the CNN and the transformer hold the same frozen object)."""
+        return self.img_process.cnn.fast
+
+    def set_fast_paths(self, fast: FastPaths) -> None:
+        """Hand ``fast`` to the two parts that read it and empty the cached prepacked conv weights."""
+        self.img_process.cnn.fast = fast
+        self.recurrent_layer.fast = fast
+        for m in self.modules():
+            if isinstance(m, FanInLayer):
+                m._packed = ConvPackCache()
+
     def _conv3d(self, x_bthwc):
         x = x_bthwc.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
         x = self.conv3d_layer(x)
@@ -1008,7 +954,8 @@ class MinecraftPolicy(nn.Module):
         sequence's own zero padding, so the result equals one pass over the whole window."""
         cnn = self.img_process.cnn
         t = x_bthwc.shape[1]
-        mb = max(cnn.micro_batch, 8) if cnn.micro_batch else 0  # conv3d windows; the CNN splits them further
+        mb = cnn.fast.micro_batch
+        mb = max(mb, 8) if mb else 0  # conv3d windows; the CNN splits them further
         if torch.is_grad_enabled() or not mb or t <= mb:
             return cnn(self._conv3d(x_bthwc))
         halo = self.conv3d_layer.layer.padding[0]
@@ -1172,10 +1119,16 @@ class PolicyNet(nn.Module):
             batch-1 step of the 1x model. Copies and pickles of the network start with an empty cache.
 
         ``set_fast(False, False, False, 0, prepack=False)`` is the official computation order (the benchmark
-        baseline).
+        baseline). Each call replaces the network's frozen :class:`~vpt_rl.cpu_kernels.FastPaths` (see
+        :attr:`fast`) and empties the prepacked-weight caches.
         """
-        _set_fast(self, sdpa, fast_pool, winograd, micro_batch, prepack)
+        self.net.set_fast_paths(FastPaths(sdpa, fast_pool, winograd, micro_batch, prepack))
         return self
+
+    @property
+    def fast(self) -> FastPaths:
+        """The inference fast paths in use (frozen; change them with :meth:`set_fast`)."""
+        return self.net.fast
 
 
 class IDMNet(nn.Module):
@@ -1237,26 +1190,13 @@ class IDMNet(nn.Module):
         """Choose the inference fast paths (see :meth:`PolicyNet.set_fast`). IDM defaults: Winograd on, one
         frame per CNN pass (1.9x faster on CPU; max |d log p| ~3e-5 against the exact path, within the fixture
         tolerance). ``set_fast(winograd=False, micro_batch=8)`` is the exact-order path."""
-        _set_fast(self, sdpa, fast_pool, winograd, micro_batch)
+        self.net.set_fast_paths(FastPaths(sdpa, fast_pool, winograd, micro_batch, prepack=False))
         return self
 
-
-def _set_fast(module: nn.Module, sdpa: bool, fast_pool: bool, winograd: bool, micro_batch: int,
-              prepack: bool = False) -> None:
-    if not isinstance(micro_batch, int) or micro_batch < 0:
-        raise ValueError(f"micro_batch must be a non-negative int, got {micro_batch!r}")
-    for m in module.modules():
-        if isinstance(m, ImpalaCNN):
-            m.micro_batch = micro_batch
-        if isinstance(m, SelfAttentionLayer):
-            m.use_sdpa = bool(sdpa)
-        if isinstance(m, CnnDownStack):
-            m.fast_pool = bool(fast_pool)
-        if isinstance(m, FanInLayer) and isinstance(m.layer, nn.Conv2d) or isinstance(m, GroupNorm):
-            m.winograd = bool(winograd)
-        if isinstance(m, FanInLayer) and isinstance(m.layer, nn.Conv2d):
-            m.prepack = bool(prepack)
-            m._packed = _ConvPackCache()
+    @property
+    def fast(self) -> FastPaths:
+        """The inference fast paths in use (frozen; change them with :meth:`set_fast`)."""
+        return self.net.fast
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1364,8 +1304,6 @@ def consistent_argmax(logp: Mapping[str, torch.Tensor]) -> Tuple[torch.Tensor, t
     :param logp: ``{"buttons": (..., 8641), "camera": (..., 121)}`` log-probs.
     :return: ``(buttons, camera)`` long tensors of shape ``logp["buttons"].shape[:-1]``.
     """
-    from vpt_rl.actions import _JOINT_GROUP_DIGITS, BUTTON_GROUPS, INVENTORY_BUTTONS, NULL_CAMERA
-
     pb = logp["buttons"].float().exp()
     key = str(pb.device)
     if key not in _GROUP_ONEHOTS:  # (8640, n_options) membership matrices, one per group
@@ -1411,8 +1349,6 @@ def idm_argmax(logp: Mapping[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Te
 
 def idm_to_env_actions(logp: Mapping[str, torch.Tensor]) -> List[List[Dict[str, Any]]]:
     """IDM log-probs -> MineRL env actions: a list over B of lists over T of 24-key action dicts."""
-    from vpt_rl.actions import factored_to_env
-
     buttons, camera = idm_argmax(logp)
     b_np, c_np = buttons.cpu().numpy(), camera.cpu().numpy()
     return [[factored_to_env(b_np[i, j], c_np[i, j]) for j in range(b_np.shape[1])] for i in range(b_np.shape[0])]
