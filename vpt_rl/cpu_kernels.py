@@ -1,7 +1,8 @@
 """CPU inference fast paths of the VPT networks, and the one frozen switch object that selects them.
 
-A network (:class:`vpt_rl.model.PolicyNet`, :class:`vpt_rl.model.IDMNet`) holds one :class:`FastPaths` and
-passes it down its forward calls; ``set_fast(...)`` replaces it. The layers themselves keep no switches.
+A network (:class:`vpt_rl.model.PolicyNet`, :class:`vpt_rl.model.IDMNet`) holds one :class:`FastPaths` (its
+CNN and its transformer keep a reference to the same frozen object) and passes it down the forward calls;
+``set_fast(...)`` replaces it. No layer keeps a switch of its own.
 
 Two paths call private PyTorch APIs. Each sits behind a feature probe and falls back to the public op:
 
@@ -10,6 +11,8 @@ Two paths call private PyTorch APIs. Each sits behind a feature probe and falls 
 * oneDNN conv + ReLU on a weight reordered once into oneDNN's blocked layout
   (``torch.ops.mkldnn._reorder_convolution_weight`` and ``torch.ops.mkldnn._convolution_pointwise``),
   probed with ``hasattr`` on ``torch.ops.mkldnn`` and ``torch.backends.mkldnn``.
+
+:func:`group_norm_nchw` uses ``torch.native_group_norm`` (undocumented but not underscored) unguarded.
 
 Checked on torch 2.13.0 (CPU build, the version setup.py recommends); setup.py accepts torch >= 2.3, where a
 missing op turns the path off instead of failing. All timings quoted here are from the 2-core AVX-512 dev box.
@@ -104,6 +107,7 @@ def nnpack_applies(x: torch.Tensor, layer: nn.Conv2d) -> bool:
 def nnpack_conv(x: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
     """``layer(x)`` through NNPACK, on contiguous (NCHW) memory."""
     bias = layer.bias if layer.bias is not None else torch.zeros(layer.out_channels, dtype=x.dtype)
+    # private API (checked on torch 2.13.0); callers first check nnpack_applies, which probes for NNPACK
     return torch._nnpack_spatial_convolution(x.contiguous(), layer.weight, bias, list(layer.padding),
                                              list(layer.stride))
 
@@ -157,6 +161,7 @@ def prepacked_conv(cache: ConvPackCache, layer: nn.Conv2d, x: torch.Tensor, relu
     optimiser steps and ``.to()`` invalidate it."""
     w = layer.weight
     key = (tuple(x.shape), w.data_ptr(), w._version)
+    # private oneDNN ops (checked on torch 2.13.0); callers first check prepack_applies, which probes for them
     if cache.weight is None or cache.key != key:
         cache.weight = torch.ops.mkldnn._reorder_convolution_weight(
             w.detach(), list(layer.padding), list(layer.stride), list(layer.dilation), layer.groups, list(x.shape))

@@ -497,6 +497,8 @@ class MinecraftPolicy(nn.Module):
 
     def set_fast_paths(self, fast: FastPaths) -> None:
         """Hand ``fast`` to the two parts that read it and empty the cached prepacked conv weights."""
+        # The CNN and the transformer each hold it (and pass it down), not this trunk, because callers such as
+        # the Sample Factory encoder and core run ``img_process`` and ``recurrent_layer`` on their own.
         self.img_process.cnn.fast = fast
         self.recurrent_layer.fast = fast
         for m in self.modules():
