@@ -48,7 +48,7 @@ def _run(net, img, first, chunk_len):
     """Feed frames ``chunk_len`` at a time, carrying memory; returns concatenated buttons, camera, vpred.
     Memoised per (inputs, chunk_len, attention path): several tests check the same run."""
     key = (id(net), img.data_ptr(), first.tolist() if isinstance(first, torch.Tensor) else first, chunk_len,
-           net.net.recurrent_layer.blocks[0].r.orc_block.use_sdpa)
+           net.fast.sdpa)
     key = repr(key)
     if key not in _RUNS:
         _RUNS[key] = _run_uncached(net, img, first, chunk_len)

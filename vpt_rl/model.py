@@ -1,8 +1,10 @@
 """The VPT policy and inverse dynamics (IDM) networks, weight-compatible with OpenAI's released files.
 
-Read top to bottom: configs and presets -> FanIn layers -> ImpalaCNN -> masked attention and the
-residual transformer blocks -> heads and value normaliser -> :class:`PolicyNet` / :class:`IDMNet` ->
-state helpers -> sampling and distribution helpers.
+This module is the public entry point: :class:`PolicyNet` / :class:`IDMNet` -> state helpers -> sampling
+and distribution helpers. The parts live in their own modules and are re-exported here, so the old import
+paths keep working: configs and presets in :mod:`vpt_rl.model_config`, layers and the shared trunk in
+:mod:`vpt_rl.layers`, the IDM's motion trunk in :mod:`vpt_rl.motion_stem`, the CPU fast paths in
+:mod:`vpt_rl.cpu_kernels`.
 
 Every attribute path reproduces the official ``state_dict`` key names (``net.img_process.cnn.stacks.0
 .firstconv.layer.weight``, ``net.recurrent_layer.blocks.0.r.orc_block.q_layer.weight``, ...), so the
@@ -28,15 +30,58 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vpt_rl.actions import (
+    _JOINT_GROUP_DIGITS,
+    BUTTON_GROUPS,
+    INVENTORY_BUTTONS,
+    N_BUTTON_CLASSES,
+    N_BUTTONS,
+    N_CAMERA_BINS,
+    N_CAMERA_CLASSES,
+    NULL_CAMERA,
+    factored_to_env,
+)
+from vpt_rl.cpu_kernels import FastPaths
+from vpt_rl.layers import (  # noqa: F401  (re-exported: the old import paths of the building blocks)
+    EWMA_BETA,
+    EWMA_EPS,
+    MASK_VALUE,
+    NBASIS,
+    VAR_MIN,
+    CategoricalHead,
+    CnnBasicBlock,
+    CnnDownStack,
+    FanInLayer,
+    GroupNorm,
+    ImgObsProcess,
+    ImpalaCNN,
+    MaskedAttention,
+    MinecraftPolicy,
+    NormalizeEwma,
+    ResidualRecurrentBlock,
+    ResidualRecurrentBlocks,
+    ScaledMSEHead,
+    SelfAttentionLayer,
+    State,
+    _check_img,
+    clipped_causal_visibility,
+)
+from vpt_rl.model_config import (  # noqa: F401  (re-exported)
+    IDM_PRESETS,
+    KNOWN_UNUSED_KEYS,
+    POLICY_PRESETS,
+    IDMConfig,
+    PolicyConfig,
+)
+from vpt_rl.motion_stem import MotionStem
 
 __all__ = [
     "PolicyConfig",
@@ -63,991 +108,14 @@ __all__ = [
     "N_CAMERA_CLASSES",
 ]
 
-N_BUTTON_CLASSES = 8641  # lib/action_mapping.py CameraHierarchicalMapping: 8640 combinations + inventory
-N_CAMERA_CLASSES = 121  # 11 x 11 mu-law camera bins
-N_IDM_BUTTONS = 20  # lib/actions.py Buttons.ALL
-N_IDM_CAMERA_BINS = 11
-NBASIS = 10  # lib/xf.py SelfAttentionLayer relattn nbasis
-MASK_VALUE = -1e9  # lib/xf.py attention(): bias = -1e9 * ~mask
-EWMA_BETA = 0.99999  # lib/scaled_mse_head.py NormalizeEwma(beta)
-EWMA_EPS = 1e-5  # lib/normalize_ewma.py epsilon
-VAR_MIN = 1e-2  # lib/normalize_ewma.py running_mean_var clamp
-
-# Keys that appear in released .model files (or MinecraftPolicy's signature) but have no effect; accepted
-# and ignored (VPT_SPEC.md section 2.2).
-KNOWN_UNUSED_KEYS = frozenset(
-    {"diff_mlp_embedding", "only_img_input", "active_reward_monitors", "single_output", "input_shape", "first_conv_norm"}
-)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Configs
-# ----------------------------------------------------------------------------------------------------------
-
-# official kwargs whose only supported value is fixed: (key, required value)
-_FIXED_KWARGS = {
-    "recurrence_type": "transformer",
-    "use_pointwise_layer": True,
-    "pointwise_use_activation": False,
-    "recurrence_is_residual": True,
-}
-
-
-def _parse_norm_kwargs(d: Any, what: str) -> Optional[int]:
-    """``init_norm_kwargs`` -> group count (None = no norm)."""
-    if not isinstance(d, Mapping):
-        raise TypeError(f"{what} must be a dict, got {type(d).__name__}: {d!r}")
-    unknown = set(d) - {"batch_norm", "group_norm_groups", "layer_norm"}
-    if unknown:
-        raise ValueError(f"{what}: unknown keys {sorted(unknown)}; expected batch_norm / group_norm_groups")
-    if d.get("batch_norm", False):
-        raise ValueError(f"{what}: batch_norm=True is not used by any released VPT model and is not supported")
-    g = d.get("group_norm_groups", None)
-    if g is None:
-        raise ValueError(f"{what}: group_norm_groups=None (no conv norm) is not supported; released models use 1")
-    return int(g)
-
-
-def _parse_impala_kwargs(d: Any, what: str) -> Optional[int]:
-    if not isinstance(d, Mapping):
-        raise TypeError(f"{what} must be a dict, got {type(d).__name__}: {d!r}")
-    unknown = set(d) - {"post_pool_groups"}
-    if unknown:
-        raise ValueError(f"{what}: unknown keys {sorted(unknown)}; expected only post_pool_groups")
-    g = d.get("post_pool_groups", None)
-    return None if g is None else int(g)
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """Hyper-parameters of the VPT policy net (``MinecraftPolicy``), named like the official kwargs.
-
-    Defaults are ``agent.py``'s ``POLICY_KWARGS`` (the 2x model). Build one from a ``.model`` file's
-    ``net.args`` dict with :meth:`from_kwargs`; :meth:`to_kwargs` gives that dict back.
-    """
-
-    hidsize: int = 2048
-    """transformer width H (1024 / 2048 / 3072 for 1x / 2x / 3x)"""
-    impala_width: int = 8
-    """multiplier of ``impala_chans``"""
-    impala_chans: Tuple[int, ...] = (16, 32, 32)
-    """base channels of the three CNN stacks"""
-    attention_heads: int = 16
-    """heads; head dim = hidsize / heads (128 in every released model)"""
-    attention_memory_size: int = 256
-    """keys per query in training; memory length ``maxlen = attention_memory_size - timesteps``"""
-    timesteps: int = 128
-    """training chunk length (only sets ``maxlen``)"""
-    n_recurrence_layers: int = 4
-    """number of transformer blocks"""
-    pointwise_ratio: int = 4
-    """MLP expansion factor"""
-    img_shape: Tuple[int, int, int] = (128, 128, 3)
-    """input (H, W, C) of the CNN"""
-    attention_mask_style: str = "clipped_causal"
-    """``clipped_causal`` (policy) or ``none`` (IDM: bidirectional, no memory)"""
-    post_pool_groups: Optional[int] = 1
-    """GroupNorm groups after each max-pool (``impala_kwargs``); None = no norm"""
-    group_norm_groups: int = 1
-    """GroupNorm groups in front of convs (``init_norm_kwargs``); dense layers get LayerNorm"""
-    use_pre_lstm_ln: bool = False
-    """LayerNorm before the transformer (False in every released model)"""
-
-    def __post_init__(self):
-        for name in ("hidsize", "impala_width", "attention_heads", "n_recurrence_layers", "pointwise_ratio", "timesteps"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if self.hidsize % self.attention_heads:
-            raise ValueError(f"hidsize={self.hidsize} must be divisible by attention_heads={self.attention_heads}")
-        if not self.impala_chans:
-            raise ValueError(f"impala_chans must be a non-empty sequence, got {self.impala_chans!r}")
-        if len(self.img_shape) != 3:
-            raise ValueError(f"img_shape must be (H, W, C), got {self.img_shape!r}")
-        if self.attention_mask_style not in ("clipped_causal", "none"):
-            raise ValueError(f"attention_mask_style must be 'clipped_causal' or 'none', got {self.attention_mask_style!r}")
-        if self.attention_memory_size < self.timesteps:
-            raise ValueError(
-                f"attention_memory_size={self.attention_memory_size} must be >= timesteps={self.timesteps}"
-            )
-        if self.attention_mask_style == "clipped_causal" and self.maxlen < 1:
-            raise ValueError(
-                "clipped_causal attention needs attention_memory_size > timesteps (maxlen >= 1), got "
-                f"{self.attention_memory_size} and {self.timesteps}"
-            )
-
-    @property
-    def maxlen(self) -> int:
-        """Number of cached past frames per layer (``attention_memory_size - timesteps``)."""
-        return self.attention_memory_size - self.timesteps
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidsize // self.attention_heads
-
-    @property
-    def cnn_chans(self) -> Tuple[int, ...]:
-        return tuple(int(self.impala_width * c) for c in self.impala_chans)
-
-    # -- official kwargs <-> config --------------------------------------------------------------------
-    @classmethod
-    def _field_names(cls) -> set:
-        return {f.name for f in dataclasses.fields(cls)}
-
-    @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any]):
-        """Parse an official ``net.args`` dict. Unknown keys raise ``ValueError``; the known-unused official
-        keys (:data:`KNOWN_UNUSED_KEYS`) are ignored; unsupported values of fixed keys raise."""
-        if not isinstance(kwargs, Mapping):
-            raise TypeError(f"net kwargs must be a dict, got {type(kwargs).__name__}")
-        out: Dict[str, Any] = {}
-        names = cls._field_names()
-        unknown = []
-        for k, v in kwargs.items():
-            if k in KNOWN_UNUSED_KEYS:
-                continue
-            if k in _FIXED_KWARGS:
-                if v != _FIXED_KWARGS[k]:
-                    raise ValueError(f"{k}={v!r} is not supported; only {_FIXED_KWARGS[k]!r} (as in every released model)")
-                continue
-            if k == "init_norm_kwargs":
-                out["group_norm_groups"] = _parse_norm_kwargs(v, k)
-            elif k == "impala_kwargs":
-                out["post_pool_groups"] = _parse_impala_kwargs(v, k)
-            elif k == "conv3d_params" and "conv3d_inchan" in names:
-                out.update(_parse_conv3d(v))
-            elif k in names and not k.startswith("conv3d_"):
-                out[k] = tuple(v) if isinstance(v, list) else v
-            else:
-                unknown.append(k)
-        if unknown:
-            raise ValueError(
-                f"unknown {cls.__name__} keys {sorted(unknown)}; expected official net kwargs "
-                f"({', '.join(sorted(names))}, init_norm_kwargs, impala_kwargs, ...)"
-            )
-        return cls(**out)
-
-    def to_kwargs(self) -> Dict[str, Any]:
-        """The official ``net.args`` dict (plain Python data) for this config."""
-        d: Dict[str, Any] = {
-            "attention_heads": self.attention_heads,
-            "attention_mask_style": self.attention_mask_style,
-            "attention_memory_size": self.attention_memory_size,
-            "diff_mlp_embedding": False,
-            "hidsize": self.hidsize,
-            "img_shape": list(self.img_shape),
-            "impala_chans": list(self.impala_chans),
-            "impala_kwargs": {"post_pool_groups": self.post_pool_groups},
-            "impala_width": self.impala_width,
-            "init_norm_kwargs": {"batch_norm": False, "group_norm_groups": self.group_norm_groups},
-            "n_recurrence_layers": self.n_recurrence_layers,
-            "only_img_input": True,
-            "pointwise_ratio": self.pointwise_ratio,
-            "pointwise_use_activation": False,
-            "recurrence_is_residual": True,
-            "recurrence_type": "transformer",
-            "timesteps": self.timesteps,
-            "use_pointwise_layer": True,
-            "use_pre_lstm_ln": self.use_pre_lstm_ln,
-        }
-        return d
-
-    def replace(self, **changes):
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-
-def _parse_conv3d(v: Any) -> Dict[str, Any]:
-    if not isinstance(v, Mapping):
-        raise TypeError(f"conv3d_params must be a dict, got {type(v).__name__}")
-    need = {"inchan", "outchan", "kernel_size", "padding"}
-    if set(v) != need:
-        raise ValueError(f"conv3d_params must have exactly the keys {sorted(need)}, got {sorted(v)}")
-    return {
-        "conv3d_inchan": int(v["inchan"]),
-        "conv3d_outchan": int(v["outchan"]),
-        "conv3d_kernel_size": tuple(int(x) for x in v["kernel_size"]),
-        "conv3d_padding": tuple(int(x) for x in v["padding"]),
-    }
-
-
-@dataclass(frozen=True)
-class IDMConfig(PolicyConfig):
-    """Hyper-parameters of the inverse dynamics model (``InverseActionNet``); defaults = ``4x_idm.model``."""
-
-    hidsize: int = 4096
-    impala_width: int = 16
-    attention_heads: int = 32
-    attention_memory_size: int = 128
-    timesteps: int = 128
-    n_recurrence_layers: int = 2
-    img_shape: Tuple[int, int, int] = (128, 128, 128)
-    attention_mask_style: str = "none"
-    conv3d_inchan: int = 3
-    """channels of the RGB input to the temporal conv"""
-    conv3d_outchan: int = 128
-    """channels after the temporal conv (= ``img_shape[2]``)"""
-    conv3d_kernel_size: Tuple[int, int, int] = (5, 1, 1)
-    """temporal conv kernel (T, H, W)"""
-    conv3d_padding: Tuple[int, int, int] = (2, 0, 0)
-    """temporal conv zero padding"""
-    motion_hidden: int = 0
-    """width of the optional motion trunk (:class:`MotionStem`, ours, not in any released IDM); 0 = none.
-    Written to the ``.model`` args as ``motion_hidden`` only when > 0, so official configs are unchanged"""
-    motion_context: int = 0
-    """temporal kernel (odd, frames) of a residual conv over the motion trunk's per-pair features, so that a
-    frame pair with little texture (sky, a GUI) borrows from its neighbours; 0 = none. Saved as
-    ``motion_context`` only when > 0"""
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not isinstance(self.motion_hidden, int) or isinstance(self.motion_hidden, bool) or self.motion_hidden < 0:
-            raise ValueError(f"motion_hidden must be an int >= 0 (0: no motion trunk), got {self.motion_hidden!r}")
-        if not isinstance(self.motion_context, int) or self.motion_context < 0 or (
-                self.motion_context and (self.motion_context % 2 == 0 or not self.motion_hidden)):
-            raise ValueError(f"motion_context must be 0 or an odd kernel size with a motion trunk (motion_hidden > 0), "
-                             f"got {self.motion_context!r}")
-        if self.motion_hidden and tuple(self.img_shape[:2]) != (128, 128):
-            raise ValueError(f"the motion trunk reads 128x128 frames; img_shape is {self.img_shape}")
-        if self.attention_mask_style != "none" or self.maxlen != 0:
-            raise ValueError(
-                "the IDM is bidirectional without memory: attention_mask_style must be 'none' and "
-                f"attention_memory_size == timesteps; got {self.attention_mask_style!r}, "
-                f"{self.attention_memory_size} and {self.timesteps}"
-            )
-        if self.conv3d_outchan != self.img_shape[2]:
-            raise ValueError(f"conv3d outchan={self.conv3d_outchan} must equal img_shape[2]={self.img_shape[2]}")
-
-    def to_kwargs(self) -> Dict[str, Any]:
-        d = super().to_kwargs()
-        for k in ("diff_mlp_embedding",):
-            d.pop(k)
-        d["single_output"] = True
-        d["conv3d_params"] = {
-            "inchan": self.conv3d_inchan,
-            "kernel_size": list(self.conv3d_kernel_size),
-            "outchan": self.conv3d_outchan,
-            "padding": list(self.conv3d_padding),
-        }
-        if self.motion_hidden:
-            d["motion_hidden"] = self.motion_hidden
-        if self.motion_context:
-            d["motion_context"] = self.motion_context
-        return d
-
-
-_FOUNDATION = dict(attention_memory_size=256, timesteps=128, n_recurrence_layers=4)
-_P1X = PolicyConfig(hidsize=1024, impala_width=4, attention_heads=8, **_FOUNDATION)
-_P2X = PolicyConfig(hidsize=2048, impala_width=8, attention_heads=16, **_FOUNDATION)
-_P3X = PolicyConfig(hidsize=3072, impala_width=12, attention_heads=24, **_FOUNDATION)
-
-POLICY_PRESETS: Dict[str, PolicyConfig] = {
-    # released configs (VPT_SPEC.md section 2.2); fine-tuned weights reuse the model of their width
-    "foundation-model-1x": _P1X,
-    "foundation-model-2x": _P2X,
-    "2x": _P2X,
-    "foundation-model-3x": _P3X,
-    "bc-early-game-2x": _P2X,
-    "bc-house-3x": _P3X,
-    "bc-early-game-3x": _P3X,
-    "rl-from-foundation-2x": _P2X,
-    "rl-from-house-2x": _P2X,
-    "rl-from-early-game-2x": _P2X,
-    # small CPU presets. "micro" is the config of the official-code fixture (shared/fixtures/vpt/policy.model).
-    "tiny": PolicyConfig(
-        hidsize=128, impala_width=1, impala_chans=(16, 32, 32), attention_heads=4,
-        attention_memory_size=96, timesteps=32, n_recurrence_layers=2,
-    ),
-    "micro": PolicyConfig(
-        hidsize=32, impala_width=1, impala_chans=(4, 8, 8), attention_heads=2,
-        attention_memory_size=12, timesteps=8, n_recurrence_layers=2,
-    ),
-    # between micro and tiny: twice micro's width and 32 frames of memory, 1.4x micro's BC step time on CPU
-    "mini": PolicyConfig(
-        hidsize=64, impala_width=1, impala_chans=(8, 16, 16), attention_heads=4,
-        attention_memory_size=48, timesteps=16, n_recurrence_layers=2,
-    ),
-}
-
-IDM_PRESETS: Dict[str, IDMConfig] = {
-    "4x_idm": IDMConfig(),
-    "tiny_idm": IDMConfig(
-        hidsize=128, impala_width=1, impala_chans=(8, 16, 16), attention_heads=4, attention_memory_size=32,
-        timesteps=32, n_recurrence_layers=2, img_shape=(128, 128, 16), conv3d_outchan=16,
-    ),
-    # the official-code IDM fixture (shared/fixtures/vpt/idm.model)
-    "micro_idm": IDMConfig(
-        hidsize=64, impala_width=1, impala_chans=(4, 8, 8), attention_heads=4, attention_memory_size=8,
-        timesteps=8, n_recurrence_layers=2, img_shape=(128, 128, 8), conv3d_outchan=8,
-    ),
-}
-# micro_idm with the motion trunk (MotionStem): reads the camera from image motion (docs/idm.md)
-IDM_PRESETS["micro_idm_motion"] = IDM_PRESETS["micro_idm"].replace(motion_hidden=256)
-IDM_PRESETS["micro_idm_motion_ctx"] = IDM_PRESETS["micro_idm"].replace(motion_hidden=256, motion_context=5)
-IDM_PRESETS["tiny_idm_motion"] = IDM_PRESETS["tiny_idm"].replace(motion_hidden=256)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# FanIn layers (lib/util.py FanInInitReLULayer): optional PRE-norm -> layer -> optional ReLU
-# ----------------------------------------------------------------------------------------------------------
-
-
-class GroupNorm(nn.GroupNorm):
-    """``nn.GroupNorm`` (same parameters and keys) that runs on a fixed memory layout.
-
-    PyTorch's float32 GroupNorm gives slightly different results on channels-last and on contiguous
-    memory (the channels-last kernel uses a one-pass variance, ~1e-5 relative). The official code runs the
-    policy CNN on channels-last memory (its HWC -> CHW permute is a view) and the batch-1 IDM on contiguous
-    memory, so each network pins the layout the official code used: parity to ~1e-6 instead of ~3e-5.
-    With autograd on (training) the layout is always channels-last: parity does not matter there, and the
-    backward pass of small-channel convolutions is 3-4x faster on channels-last memory.
-    """
-
-    channels_last: bool = True
-    winograd: bool = False  # in the batch-1 NNPACK path (already ~1e-5 off) stay on contiguous memory
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or not (self.channels_last or torch.is_grad_enabled()):
-            return F.group_norm(x.contiguous(), self.num_groups, self.weight, self.bias, self.eps)
-        if x.is_contiguous(memory_format=torch.channels_last) or not (self.winograd and _nnpack_eligible(x)):
-            return F.group_norm(x.contiguous(memory_format=torch.channels_last), self.num_groups, self.weight,
-                                self.bias, self.eps)
-        # batch-1 NNPACK path: ``x`` is contiguous (NCHW). Take the statistics from the channels-last kernel
-        # (parity) and apply ``x * a + b`` on the contiguous tensor, as that kernel does, so the result stays
-        # in the layout NNPACK needs without a second transposing copy.
-        n, c = x.shape[:2]
-        g = self.num_groups
-        _, mean, rstd = torch.native_group_norm(x.contiguous(memory_format=torch.channels_last), None, None,
-                                                n, c, x.shape[2] * x.shape[3], g, self.eps)
-        a = (rstd.view(n, g, 1).expand(n, g, c // g).reshape(n, c) * self.weight).view(n, c, 1, 1)
-        b = self.bias.view(1, c, 1, 1) - a * mean.view(n, g, 1).expand(n, g, c // g).reshape(n, c, 1, 1)
-        return torch.addcmul(b, x, a)
-
-
-def _fan_in_rescale_(weight: torch.Tensor, scale: float) -> None:
-    """Rescale each output unit's weight slice to L2 norm ``scale`` (official init)."""
-    with torch.no_grad():
-        norms = weight.flatten(1).norm(dim=1).clamp_min(1e-12)
-        weight.mul_((scale / norms).view(-1, *([1] * (weight.dim() - 1))))
-
-
-class FanInLayer(nn.Module):
-    """``norm (on the input) -> conv/linear -> ReLU``; the layer has a bias only when there is no norm.
-
-    Keys: ``norm.{weight,bias}`` (if norm), ``layer.weight``, ``layer.bias`` (if no norm).
-    """
-
-    def __init__(self, kind: str, inchan: int, outchan: int, *, norm: Optional[str] = None, groups: int = 1,
-                 init_scale: float = 1.0, activation: bool = True, **layer_kwargs):
-        super().__init__()
-        if norm == "group":
-            self.norm = GroupNorm(groups, inchan)
-        elif norm == "layer":
-            self.norm = nn.LayerNorm(inchan)
-        elif norm is None:
-            self.norm = None
-        else:  # pragma: no cover - internal
-            raise ValueError(f"norm must be 'group', 'layer' or None, got {norm!r}")
-        bias = self.norm is None
-        if kind == "conv":
-            self.layer = nn.Conv2d(inchan, outchan, bias=bias, **layer_kwargs)
-        elif kind == "conv3d":
-            self.layer = nn.Conv3d(inchan, outchan, bias=bias, **layer_kwargs)
-        elif kind == "linear":
-            self.layer = nn.Linear(inchan, outchan, bias=bias)
-        else:  # pragma: no cover - internal
-            raise ValueError(f"kind must be conv, conv3d or linear, got {kind!r}")
-        self.activation = activation
-        self.winograd = False  # opt-in NNPACK path for batch-1 inference (see _nnpack_conv)
-        self.prepack = False  # oneDNN conv + ReLU with cached blocked weights for batch 1 (see _prepacked_conv)
-        self._packed = _ConvPackCache()  # the reordered weight of the prepacked path; not state
-        _fan_in_rescale_(self.layer.weight, init_scale)
-        if self.layer.bias is not None:
-            nn.init.zeros_(self.layer.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.norm is not None:
-            x = self.norm(x)
-        if self.winograd and _nnpack_applies(x, self.layer):
-            x = _nnpack_conv(x, self.layer)
-        elif self.prepack and _prepack_applies(x, self.layer):
-            return _prepacked_conv(self, x)  # ReLU fused in
-        else:
-            x = self.layer(x)
-        return F.relu(x, inplace=True) if self.activation else x
-
-
-_NNPACK_OK: Optional[bool] = None
-
-
-def _autocast_cpu() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
-
-
-def _nnpack_applies(x: torch.Tensor, layer: nn.Module) -> bool:
-    """NNPACK's Winograd convolution is ~2x faster than oneDNN for a single image on CPU (measured on the
-    2-core AVX-512 dev box), but has no backward; use it for batch-1 float32 inference only."""
-    return layer.in_channels >= 8 and _nnpack_eligible(x)
-
-
-def _nnpack_eligible(x: torch.Tensor) -> bool:
-    global _NNPACK_OK
-    if x.shape[0] != 1 or x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
-        return False
-    if _autocast_cpu():
-        return False
-    if _NNPACK_OK is None:
-        _NNPACK_OK = bool(torch.backends.nnpack.is_available()) and torch._nnpack_available()  # also initialises it
-    return _NNPACK_OK
-
-
-def _nnpack_conv(x: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
-    bias = layer.bias if layer.bias is not None else torch.zeros(layer.out_channels, dtype=x.dtype)
-    return torch._nnpack_spatial_convolution(x.contiguous(), layer.weight, bias, list(layer.padding), list(layer.stride))
-
-
-class _ConvPackCache:
-    """A oneDNN-prepacked conv weight and its cache key. The prepacked weight is an opaque tensor that can be
-    neither copied nor pickled, so copies and pickles of a module start with an empty cache."""
-
-    __slots__ = ("key", "weight")
-
-    def __init__(self):
-        self.key: Any = None
-        self.weight: Optional[torch.Tensor] = None
-
-    def __reduce__(self):
-        return (_ConvPackCache, ())
-
-
-def _prepack_applies(x: torch.Tensor, layer: nn.Module) -> bool:
-    """The prepacked oneDNN path: a single channels-last float32 CPU image without autograd. oneDNN
-    otherwise reorders the OIHW weight into its blocked layout on every call; for one image that reorder is
-    ~10-15% of a 3x3 conv (measured on the 2-core AVX-512 dev box), for 8 images it is noise."""
-    return (isinstance(layer, nn.Conv2d) and x.dim() == 4 and x.shape[0] == 1 and x.dtype == torch.float32
-            and x.device.type == "cpu" and not torch.is_grad_enabled() and not _autocast_cpu()
-            and x.is_contiguous(memory_format=torch.channels_last) and _mkldnn_pointwise_ok())
-
-
-_MKLDNN_POINTWISE: Optional[bool] = None
-
-
-def _mkldnn_pointwise_ok() -> bool:
-    global _MKLDNN_POINTWISE
-    if _MKLDNN_POINTWISE is None:
-        ops = getattr(torch.ops, "mkldnn", None)
-        _MKLDNN_POINTWISE = bool(torch.backends.mkldnn.is_available()) and all(
-            hasattr(ops, n) for n in ("_convolution_pointwise", "_reorder_convolution_weight"))
-    return _MKLDNN_POINTWISE and torch.backends.mkldnn.enabled
-
-
-def _prepacked_conv(fan_in: "FanInLayer", x: torch.Tensor) -> torch.Tensor:
-    """``relu(conv(x))`` through oneDNN with the weight reordered once and cached. On the 1x model's shapes
-    oneDNN picks the same kernel as for ``F.conv2d``: bit-identical outputs; with 4-8 channels (the fixture
-    config) it may pick another, ~5e-6 in log-prob (tests/test_model.py checks < 1e-5).
-    The cache key holds the weight's storage pointer and version counter, so ``load_state_dict``, optimiser
-    steps and ``.to()`` invalidate it."""
-    layer = fan_in.layer
-    w = layer.weight
-    key = (tuple(x.shape), w.data_ptr(), w._version)
-    cache = fan_in._packed
-    if cache.weight is None or cache.key != key:
-        cache.weight = torch.ops.mkldnn._reorder_convolution_weight(
-            w.detach(), list(layer.padding), list(layer.stride), list(layer.dilation), layer.groups, list(x.shape))
-        cache.key = key
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, cache.weight, layer.bias, list(layer.padding), list(layer.stride), list(layer.dilation),
-        layer.groups, "relu" if fan_in.activation else "none", [], "")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# ImpalaCNN (lib/impala_cnn.py)
-# ----------------------------------------------------------------------------------------------------------
-
-
-class CnnBasicBlock(nn.Module):
-    """``x + conv1(conv0(x))``, each conv = GroupNorm -> conv3x3 (no bias) -> ReLU; no ReLU after the sum."""
-
-    def __init__(self, chan: int, init_scale: float, groups: int):
-        super().__init__()
-        s = math.sqrt(init_scale)
-        self.conv0 = FanInLayer("conv", chan, chan, norm="group", groups=groups, init_scale=s, kernel_size=3, padding=1)
-        self.conv1 = FanInLayer("conv", chan, chan, norm="group", groups=groups, init_scale=s, kernel_size=3, padding=1)
-
-    def forward(self, x):
-        return x + self.conv1(self.conv0(x))
-
-
-class CnnDownStack(nn.Module):
-    """firstconv (3x3) -> max-pool 3/2 -> GroupNorm ``n`` -> ``nblock`` basic blocks."""
-
-    def __init__(self, inchan: int, outchan: int, nblock: int, init_scale: float, first_conv_norm: bool,
-                 groups: int, post_pool_groups: Optional[int]):
-        super().__init__()
-        self.firstconv = FanInLayer("conv", inchan, outchan, norm="group" if first_conv_norm else None,
-                                    groups=groups, kernel_size=3, padding=1)
-        self.n = GroupNorm(post_pool_groups, outchan) if post_pool_groups is not None else None
-        block_scale = init_scale / math.sqrt(nblock)
-        self.blocks = nn.ModuleList(CnnBasicBlock(outchan, block_scale, groups) for _ in range(nblock))
-        self.fast_pool = True
-
-    def forward(self, x):
-        x = self.firstconv(x)
-        if self.fast_pool:  # CPU max-pool is ~10x faster on channels-last memory (and exact either way)
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
-        if self.firstconv.winograd and _nnpack_eligible(x):
-            x = x.contiguous()  # the batch-1 NNPACK path runs on contiguous (NCHW) memory
-        if self.n is not None:
-            x = self.n(x)
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-
-class ImpalaCNN(nn.Module):
-    """(B, T, H, W, C) float -> (B, T, 256). Three down-stacks, flatten (C, H, W), LayerNorm -> dense -> ReLU."""
-
-    def __init__(self, img_shape: Sequence[int], chans: Sequence[int], first_conv_norm: bool, groups: int,
-                 post_pool_groups: Optional[int], nblock: int = 2, outsize: int = 256):
-        super().__init__()
-        h, w, c = img_shape
-        stacks = []
-        for i, outchan in enumerate(chans):
-            stacks.append(CnnDownStack(c, outchan, nblock, math.sqrt(len(chans)), first_conv_norm or i > 0,
-                                       groups, post_pool_groups))
-            c, h, w = outchan, (h + 1) // 2, (w + 1) // 2
-        self.stacks = nn.ModuleList(stacks)
-        self.dense = FanInLayer("linear", c * h * w, outsize, norm="layer", init_scale=1.4)
-        # parity: memory layout of the official run (policy: channels-last; batch-1 IDM: contiguous)
-        self.channels_last = not first_conv_norm
-        for m in self.modules():
-            if isinstance(m, GroupNorm):
-                m.channels_last = self.channels_last
-
-        self.micro_batch = 8  # frames per CNN pass without autograd (cache-friendly; 0 = all at once)
-
-    def forward(self, x_bthwc: torch.Tensor) -> torch.Tensor:
-        b, t = x_bthwc.shape[:2]
-        x = x_bthwc.reshape(b * t, *x_bthwc.shape[2:])
-        mb = self.micro_batch
-        if torch.is_grad_enabled() or not mb or b * t <= mb:
-            feats = self._stacks(x)
-        else:  # frames are independent: same numbers, activations of mb frames instead of B*T
-            feats = torch.cat([self._stacks(x[i:i + mb]) for i in range(0, b * t, mb)])
-        return self.dense(feats.view(b, t, -1))
-
-    def _stacks(self, x_nhwc: torch.Tensor) -> torch.Tensor:
-        x = x_nhwc.permute(0, 3, 1, 2)  # NCHW view of NHWC memory, as the official code
-        if not self.channels_last and not torch.is_grad_enabled():  # training: channels-last (GroupNorm doc)
-            x = x.contiguous()
-        for stack in self.stacks:
-            x = stack(x)
-        return x.reshape(x.shape[0], -1)  # flatten over (C, H, W), C-major, as the official code
-
-
-class ImgObsProcess(nn.Module):
-    """``cnn`` -> ``linear`` (LayerNorm(256) -> Linear(256 -> H, no bias) -> ReLU)."""
-
-    def __init__(self, cfg: PolicyConfig, first_conv_norm: bool):
-        super().__init__()
-        self.cnn = ImpalaCNN(cfg.img_shape, cfg.cnn_chans, first_conv_norm, cfg.group_norm_groups, cfg.post_pool_groups)
-        self.linear = FanInLayer("linear", 256, cfg.hidsize, norm="layer", init_scale=1.0)
-
-    def forward(self, x):
-        return self.linear(self.cnn(x))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Masked attention (lib/masked_attention.py, lib/xf.py) and the residual transformer blocks
-# ----------------------------------------------------------------------------------------------------------
-
-State = List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-"""Per transformer layer ``(mask (B, maxlen) bool, k (B, maxlen, H), v (B, maxlen, H))``; mask True = a valid
-cached frame (oldest first). An all-False mask is an empty memory."""
-
-
-def _normed_linear(inchan: int, outchan: int, scale: float, bias: bool = True) -> nn.Linear:
-    layer = nn.Linear(inchan, outchan, bias=bias)
-    _fan_in_rescale_(layer.weight, scale)
-    if bias:
-        nn.init.zeros_(layer.bias)
-    return layer
-
-
-def clipped_causal_visibility(first_bt: torch.Tensor, mask_bm: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Which keys each query may attend to, and the memory mask to carry forward.
-
-    Keys are the ``M`` cached frames (oldest first) followed by the ``t`` chunk frames. Key ``j`` is
-    visible to query ``i`` iff ``0 <= d <= M - 1`` with ``d`` the distance back in time, the key is valid
-    (cached: ``mask_bm`` True; chunk frames always), and no episode start lies in ``(j, i]``.
-
-    :param first_bt: bool (B, t) episode-start flags of the chunk.
-    :param mask_bm: bool (B, M) validity of the cached frames.
-    :return: ``visible`` bool (B, t, M + t) and the new memory mask bool (B, M).
-    """
-    b, t = first_bt.shape
-    m = mask_bm.shape[1]
-    dev = first_bt.device
-    i = torch.arange(t, device=dev).view(t, 1)
-    j = torch.arange(m + t, device=dev).view(1, m + t)
-    d = (m + i) - j
-    band = (d >= 0) & (d < m)  # (t, T)
-    seg_chunk = torch.cumsum(first_bt.to(torch.int32), dim=1)  # (B, t): episode index within the chunk
-    seg = torch.cat([torch.zeros(b, m, dtype=seg_chunk.dtype, device=dev), seg_chunk], dim=1)  # (B, T)
-    valid = torch.cat([mask_bm, torch.ones(b, t, dtype=torch.bool, device=dev)], dim=1)  # (B, T)
-    visible = band.unsqueeze(0) & valid.unsqueeze(1) & (seg.unsqueeze(1) == seg_chunk.unsqueeze(2))
-    new_mask = (valid & (seg == seg_chunk[:, -1:]))[:, t:] if m else mask_bm
-    return visible, new_mask
-
-
-class SelfAttentionLayer(nn.Module):
-    """Multi-head self-attention with a KV cache and a relative-position bias (lib/xf.py, ``norm="none"``).
-
-    ``out = x + proj(softmax(bias + (1/hd) Q K^T) V)`` with ``bias = -1e9 * ~visible + sum_n R b_nd[n, d]``
-    (``R = r_layer(x)``, ``d`` = distance back). The residual is added to the (already normalised) input.
-    """
-
-    def __init__(self, hidsize: int, heads: int, maxlen: int, init_scale: float):
-        super().__init__()
-        self.heads, self.maxlen = heads, maxlen
-        self.head_dim = hidsize // heads
-        self.b_nd = nn.Parameter(torch.randn(NBASIS, maxlen) * 0.2)  # parity: registered before the linears
-        self.q_layer = _normed_linear(hidsize, hidsize, 0.1)
-        self.k_layer = _normed_linear(hidsize, hidsize, 0.2, bias=False)
-        self.v_layer = _normed_linear(hidsize, hidsize, math.sqrt(init_scale), bias=False)
-        self.proj_layer = _normed_linear(hidsize, hidsize, math.sqrt(init_scale))
-        self.r_layer = _normed_linear(hidsize, NBASIS * heads, 0.1)
-        self.use_sdpa = True
-
-    def _rel_bias(self, x_btc: torch.Tensor, t: int, total: int) -> torch.Tensor:
-        """(B, h, t, T) relative-position logits; zero outside ``0 <= d < maxlen``."""
-        b = x_btc.shape[0]
-        m = self.maxlen
-        r = self.r_layer(x_btc).float().view(b, t, self.heads, NBASIS).transpose(1, 2)  # (B, h, t, n)
-        rb = torch.matmul(r, self.b_nd.float())  # (B, h, t, maxlen): coefficient for distance d
-        dev = x_btc.device
-        d = (total - t + torch.arange(t, device=dev).view(t, 1)) - torch.arange(total, device=dev).view(1, total)
-        in_band = (d >= 0) & (d < m)
-        extra = rb.gather(-1, d.clamp(0, m - 1).expand(b, self.heads, t, total))
-        return extra * in_band
-
-    def forward(self, x_btc: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-                visible: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        b, t, c = x_btc.shape
-        h, hd = self.heads, self.head_dim
-        q = self.q_layer(x_btc)
-        k = self.k_layer(x_btc)
-        v = self.v_layer(x_btc)
-        if self.maxlen:
-            k = torch.cat([k_cache.to(k.dtype), k], dim=1)
-            v = torch.cat([v_cache.to(v.dtype), v], dim=1)
-            new_k, new_v = k[:, -self.maxlen:], v[:, -self.maxlen:]
-        else:
-            new_k, new_v = k_cache, v_cache
-        total = k.shape[1]
-        q_bhtd = q.view(b, t, h, hd).transpose(1, 2).float()
-        k_bhtd = k.view(b, total, h, hd).transpose(1, 2).float()
-        v_bhtd = v.view(b, total, h, hd).transpose(1, 2)
-        bias = None
-        if visible is not None:
-            bias = torch.zeros(b, 1, t, total, dtype=torch.float32, device=x_btc.device)
-            bias.masked_fill_(~visible.unsqueeze(1), MASK_VALUE)
-            if self.maxlen:
-                bias = bias + self._rel_bias(x_btc, t, total)
-        if self.use_sdpa:
-            a = F.scaled_dot_product_attention(q_bhtd, k_bhtd, v_bhtd.to(q_bhtd.dtype), attn_mask=bias, scale=1.0 / hd)
-        else:  # the official formula, for reference: baddbmm(bias, Q, K^T, alpha=1/hd) in float32
-            logits = torch.matmul(q_bhtd, k_bhtd.transpose(-1, -2)) * (1.0 / hd)
-            if bias is not None:
-                logits = logits + bias
-            a = torch.matmul(torch.softmax(logits, dim=-1), v_bhtd.to(logits.dtype))
-        a = a.to(x_btc.dtype).transpose(1, 2).reshape(b, t, c)
-        return x_btc + self.proj_layer(a), new_k, new_v
-
-
-class MaskedAttention(nn.Module):
-    """Holds ``orc_block`` (the name is kept for the official state-dict keys) and the mask style."""
-
-    def __init__(self, hidsize: int, heads: int, maxlen: int, mask_style: str, init_scale: float):
-        super().__init__()
-        self.mask_style = mask_style
-        self.orc_block = SelfAttentionLayer(hidsize, heads, maxlen, init_scale)
-
-    def forward(self, x, first_bt, layer_state):
-        mask, k_cache, v_cache = layer_state
-        if self.mask_style == "clipped_causal":
-            visible, new_mask = clipped_causal_visibility(first_bt, mask)
-        else:  # "none": bidirectional, no memory (IDM)
-            visible, new_mask = None, mask
-        out, new_k, new_v = self.orc_block(x, k_cache, v_cache, visible)
-        return out, (new_mask, new_k, new_v)
-
-
-class ResidualRecurrentBlock(nn.Module):
-    """``y = pre_r_ln(x); y = y + attn(y); return y + mlp1(mlp0(y))``.
-
-    parity: lib/util.py ResidualRecurrentBlock -- the raw block input ``x`` is NOT added back (the residual
-    flag only applies to LSTMs).
-    """
-
-    def __init__(self, cfg: PolicyConfig, init_scale: float):
-        super().__init__()
-        hsz = cfg.hidsize
-        self.mlp0 = FanInLayer("linear", hsz, hsz * cfg.pointwise_ratio, norm="layer", init_scale=1.0)
-        self.mlp1 = FanInLayer("linear", hsz * cfg.pointwise_ratio, hsz, init_scale=init_scale, activation=False)
-        self.pre_r_ln = nn.LayerNorm(hsz)
-        self.r = MaskedAttention(hsz, cfg.attention_heads, cfg.maxlen, cfg.attention_mask_style, init_scale)
-
-    def forward(self, x, first_bt, layer_state):
-        y = self.pre_r_ln(x)
-        y, layer_state = self.r(y, first_bt, layer_state)
-        return y + self.mlp1(self.mlp0(y)), layer_state
-
-
-class ResidualRecurrentBlocks(nn.Module):
-    def __init__(self, cfg: PolicyConfig):
-        super().__init__()
-        n = cfg.n_recurrence_layers
-        init_scale = n ** -0.5 * 2 ** -0.5
-        self.blocks = nn.ModuleList(ResidualRecurrentBlock(cfg, init_scale) for _ in range(n))
-
-    def forward(self, x, first_bt, state: State):
-        if len(state) != len(self.blocks):
-            raise ValueError(f"state has {len(state)} layers, the network has {len(self.blocks)}")
-        new_state = []
-        for block, layer_state in zip(self.blocks, state):
-            x, layer_state = block(x, first_bt, layer_state)
-            new_state.append(layer_state)
-        return x, new_state
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Heads (lib/action_head.py, lib/scaled_mse_head.py, lib/normalize_ewma.py)
-# ----------------------------------------------------------------------------------------------------------
-
-
-class CategoricalHead(nn.Module):
-    """``linear_layer`` -> reshape ``(..., *shape, n)`` -> divide by temperature -> log_softmax (float32)."""
-
-    def __init__(self, hidsize: int, shape: Tuple[int, ...], n: int):
-        super().__init__()
-        self.shape, self.n = shape, n
-        self.linear_layer = nn.Linear(hidsize, int(math.prod(shape)) * n)  # PyTorch default init, as official
-
-    def forward(self, x, temperature: float, extra_logits: Optional[torch.Tensor] = None):
-        logits = self.linear_layer(x).view(*x.shape[:-1], *self.shape, self.n)
-        if extra_logits is not None:  # the IDM's motion trunk (not in the official code)
-            logits = logits + extra_logits
-        return torch.log_softmax(logits.float() / temperature, dim=-1)
-
-
-class NormalizeEwma(nn.Module):
-    """Running mean/variance of the value targets (non-trainable parameters, in the state dict)."""
-
-    def __init__(self, beta: float = EWMA_BETA, epsilon: float = EWMA_EPS):
-        super().__init__()
-        self.beta, self.epsilon = beta, epsilon
-        self.running_mean = nn.Parameter(torch.zeros(1), requires_grad=False)
-        self.running_mean_sq = nn.Parameter(torch.zeros(1), requires_grad=False)
-        self.debiasing_term = nn.Parameter(torch.tensor(0.0), requires_grad=False)
-
-    def mean_var(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        debias = self.debiasing_term.clamp(min=self.epsilon)
-        mean = self.running_mean / debias
-        var = (self.running_mean_sq / debias - mean ** 2).clamp(min=VAR_MIN)
-        return mean, var
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean, var = self.mean_var()
-        return (x - mean) / torch.sqrt(var)
-
-    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean, var = self.mean_var()
-        return x * torch.sqrt(var) + mean
-
-    @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
-        x = x.detach().to(self.running_mean.dtype)
-        w = self.beta
-        self.running_mean.mul_(w).add_((1 - w) * x.mean())
-        self.running_mean_sq.mul_(w).add_((1 - w) * (x ** 2).mean())
-        self.debiasing_term.mul_(w).add_(1 - w)
-
-
-class ScaledMSEHead(nn.Module):
-    def __init__(self, hidsize: int):
-        super().__init__()
-        self.linear = nn.Linear(hidsize, 1)
-        self.normalizer = NormalizeEwma()
-
-    def forward(self, x):
-        return self.linear(x)[..., 0]
+# N_BUTTON_CLASSES and N_CAMERA_CLASSES (the policy heads' sizes) live in vpt_rl.actions and are re-exported here.
+N_IDM_BUTTONS = N_BUTTONS  # the IDM predicts each of lib/actions.py Buttons.ALL on its own
+N_IDM_CAMERA_BINS = N_CAMERA_BINS  # ... and each camera axis's mu-law bin
 
 
 # ----------------------------------------------------------------------------------------------------------
 # The networks
 # ----------------------------------------------------------------------------------------------------------
-
-
-class MotionStem(nn.Module):
-    """A motion trunk for the IDM (ours; no released IDM has one): image motion between frames t and t+1.
-
-    The camera action of line t shows as a shift of the image between frames t and t+1 (about 1 px per
-    degree of yaw and 1.6 px per degree of pitch at 128x128). A plain IDM learns to read this slowly and,
-    on scripted play, prefers to guess the turn from the scene (docs/experiments/2026-12-02-idm-camera.md).
-    This trunk hands it the evidence directly, as optical-flow networks do with a cost volume:
-
-    1. **Cost volume (fixed, no parameters).** Both frames to grey, 2x2 average-pooled to 64x64. A
-       reference window of frame t (rows 12..50, columns 8..55) is compared with frame t+1 shifted by every
-       ``dy`` in -12..12 and ``dx`` in -8..8 (425 shifts): the mean absolute difference, averaged
-       separately over a 3x3 grid of regions of the window, then z-scored per region over its 425 shifts.
-       That is 9 x 25 x 17 = 3825 numbers per frame; the last frame of a window (no t+1) gets zeros.
-    2. **MLP** 3825 -> ``hidden`` -> ``hidden`` (ReLU), one frame pair at a time, with two outputs:
-       ``embed`` (``hidsize`` numbers added to frame t's image embedding before the attention layers),
-       ``camera`` (2 x 11 logits added to the camera head's logits) and ``buttons`` (20 x 2 logits added to
-       the buttons head's: walking shows as the regions' shifts spreading apart); both zero at init.
-
-    3. Optionally (``context`` = ``IDMConfig.motion_context`` > 0) a residual temporal conv over the window's
-       per-pair features before the outputs, zero at init: a pair with little texture (sky, a GUI) can
-       borrow from its neighbours.
-
-    Keys: ``motion.mlp.{0,2}.*``, ``motion.embed.*``, ``motion.camera.*``, ``motion.buttons.*`` (and
-    ``motion.context.*``).
-    """
-
-    FRAME_SHAPE = (128, 128)
-    SHIFTS_Y, SHIFTS_X = 12, 8  # dy in -12..12, dx in -8..8 (64x64 pixels)
-    WIN_Y, WIN_X = (12, 51), (8, 56)  # reference window rows / columns (64x64 pixels)
-    GRID = 3
-    N_FEATURES = GRID * GRID * (2 * SHIFTS_Y + 1) * (2 * SHIFTS_X + 1)  # 3825
-
-    def __init__(self, hidden: int, hidsize: int, context: int = 0):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(self.N_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
-        self.context = None
-        if context:
-            self.context = nn.Conv1d(hidden, hidden, context, padding=context // 2)
-            nn.init.zeros_(self.context.weight)  # starts as the per-pair trunk
-            nn.init.zeros_(self.context.bias)
-        self.embed = nn.Linear(hidden, hidsize)
-        self.camera = nn.Linear(hidden, 2 * N_IDM_CAMERA_BINS)
-        self.buttons = nn.Linear(hidden, N_IDM_BUTTONS * 2)
-        for layer in (self.camera, self.buttons):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-
-    @classmethod
-    @torch.no_grad()
-    def cost_volume(cls, img: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, T, 128, 128, 3) -> float32 (B, T, 3825) z-scored matching costs (see the class doc)."""
-        b, t, h, w, _ = img.shape
-        out = torch.zeros(b, t, cls.N_FEATURES, device=img.device)
-        if t < 2:
-            return out
-        weights = torch.tensor([0.299, 0.587, 0.114], device=img.device) / 255.0
-        grey = (img.reshape(b * t, h, w, 3).to(torch.float32) @ weights).view(b * t, 1, h, w)
-        grey = F.avg_pool2d(grey, 2).view(b, t, h // 2, w // 2)
-        cur, nxt = grey[:, :-1].reshape(-1, h // 2, w // 2), grey[:, 1:].reshape(-1, h // 2, w // 2)
-        (y0, y1), (x0, x1) = cls.WIN_Y, cls.WIN_X
-        ref = cur[:, y0:y1, x0:x1]  # (N, 39, 48)
-        ny, nx, g = y1 - y0, x1 - x0, cls.GRID
-        sx = cls.SHIFTS_X
-        costs = []
-        for dy in range(-cls.SHIFTS_Y, cls.SHIFTS_Y + 1):
-            rows = nxt[:, y0 + dy:y1 + dy, x0 - sx:x1 + sx]  # (N, 39, 48 + 2 sx)
-            cand = rows.unfold(2, nx, 1)  # (N, 39, 17, 48): dx = index - sx
-            diff = (cand - ref.unsqueeze(2)).abs()
-            diff = diff.view(-1, g, ny // g, 2 * sx + 1, g, nx // g).mean(dim=(2, 5))  # (N, g, 17, g)
-            costs.append(diff.permute(0, 1, 3, 2).reshape(-1, g * g, 2 * sx + 1))
-        vol = torch.stack(costs, dim=2)  # (N, 9, 25, 17)
-        flat = vol.reshape(vol.shape[0], g * g, -1)
-        flat = (flat - flat.mean(-1, keepdim=True)) / (flat.std(-1, keepdim=True) + 1e-5)
-        out[:, :-1] = flat.reshape(b, t - 1, -1)
-        return out
-
-    def forward(self, img: torch.Tensor, volume: Optional[torch.Tensor] = None):
-        """:return: ``(embed (B, T, hidsize), camera logits (B, T, 2, 11), button logits (B, T, 20, 2))`` for a
-        uint8 window, or from a precomputed :meth:`cost_volume` ``volume``."""
-        if volume is None:
-            volume = self.cost_volume(img)
-        h = self.mlp(volume)
-        if self.context is not None:  # residual temporal conv over the window, (B, T, H) -> (B, T, H)
-            h = h + F.relu(self.context(h.transpose(-1, -2))).transpose(-1, -2)
-        return (self.embed(h), self.camera(h).view(*h.shape[:-1], 2, N_IDM_CAMERA_BINS),
-                self.buttons(h).view(*h.shape[:-1], N_IDM_BUTTONS, 2))
-
-
-class MinecraftPolicy(nn.Module):
-    """The trunk (``net.*``): /255 -> ImpalaCNN -> linear -> transformer blocks -> ReLU -> lastlayer -> final_ln."""
-
-    def __init__(self, cfg: PolicyConfig, idm: bool = False):
-        super().__init__()
-        self.cfg, self.idm = cfg, idm
-        self.img_process = ImgObsProcess(cfg, first_conv_norm=idm)
-        self.pre_lstm_ln = nn.LayerNorm(cfg.hidsize) if cfg.use_pre_lstm_ln else None
-        self.recurrent_layer = ResidualRecurrentBlocks(cfg)
-        self.lastlayer = FanInLayer("linear", cfg.hidsize, cfg.hidsize, norm="layer", init_scale=1.0)
-        self.final_ln = nn.LayerNorm(cfg.hidsize)
-        if idm:
-            ic = cfg  # type: IDMConfig
-            self.conv3d_layer = FanInLayer("conv3d", ic.conv3d_inchan, ic.conv3d_outchan, init_scale=1.0,
-                                           kernel_size=ic.conv3d_kernel_size, padding=ic.conv3d_padding)
-
-    def _conv3d(self, x_bthwc):
-        x = x_bthwc.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
-        x = self.conv3d_layer(x)
-        return x.permute(0, 2, 3, 4, 1)  # (B, T, H, W, C)
-
-    def _idm_features(self, x_bthwc: torch.Tensor) -> torch.Tensor:
-        """conv3d -> ImpalaCNN, ``micro_batch`` output frames at a time without autograd. Each window reads
-        its temporal neighbours (the conv3d halo) and keeps only outputs whose inputs are all real or the
-        sequence's own zero padding, so the result equals one pass over the whole window."""
-        cnn = self.img_process.cnn
-        t = x_bthwc.shape[1]
-        mb = max(cnn.micro_batch, 8) if cnn.micro_batch else 0  # conv3d windows; the CNN splits them further
-        if torch.is_grad_enabled() or not mb or t <= mb:
-            return cnn(self._conv3d(x_bthwc))
-        halo = self.conv3d_layer.layer.padding[0]
-        out = []
-        for i in range(0, t, mb):
-            lo, hi = max(0, i - halo), min(t, i + mb + halo)
-            y = self._conv3d(x_bthwc[:, lo:hi])[:, i - lo:i - lo + min(mb, t - i)]
-            out.append(cnn(y))
-        return torch.cat(out, dim=1)
-
-    def forward(self, img: torch.Tensor, first: torch.Tensor, state: State,
-                embed_add: Optional[torch.Tensor] = None):
-        x = img.to(torch.float32) / 255.0
-        if self.idm:
-            x = self.img_process.linear(self._idm_features(x))
-        else:
-            x = self.img_process(x)
-        if embed_add is not None:  # the IDM's motion trunk: added to each frame's embedding
-            x = x + embed_add
-        if self.pre_lstm_ln is not None and not self.idm:  # parity: the IDM forward never applies it
-            x = self.pre_lstm_ln(x)
-        x, state = self.recurrent_layer(x, first, state)
-        x = F.relu(x)
-        if self.idm:
-            # parity: lib/policy.py InverseActionNet.forward computes lastlayer(x) and discards it
-            # (openai/Video-Pre-Training issue #53). Skipping the dead computation gives identical outputs.
-            return self.final_ln(x), state
-        return self.final_ln(self.lastlayer(x)), state
-
-
-def _check_img(img: Any, cfg: PolicyConfig, channels: int) -> torch.Tensor:
-    if not isinstance(img, torch.Tensor):
-        raise TypeError(f"img must be a torch.Tensor, got {type(img).__name__}")
-    h, w = cfg.img_shape[:2]
-    if img.dim() != 5 or tuple(img.shape[2:]) != (h, w, channels):
-        raise ValueError(f"img must have shape (B, T, {h}, {w}, {channels}) (RGB, HWC), got {tuple(img.shape)}")
-    if img.dtype != torch.uint8 and not img.is_floating_point():
-        raise TypeError(f"img must be uint8 (0..255) or float (0..255), got {img.dtype}")
-    return img
 
 
 class PolicyNet(nn.Module):
@@ -1194,10 +262,16 @@ class PolicyNet(nn.Module):
             batch-1 step of the 1x model. Copies and pickles of the network start with an empty cache.
 
         ``set_fast(False, False, False, 0, prepack=False)`` is the official computation order (the benchmark
-        baseline).
+        baseline). Each call replaces the network's frozen :class:`~vpt_rl.cpu_kernels.FastPaths` (see
+        :attr:`fast`) and empties the prepacked-weight caches.
         """
-        _set_fast(self, sdpa, fast_pool, winograd, micro_batch, prepack)
+        self.net.set_fast_paths(FastPaths(sdpa, fast_pool, winograd, micro_batch, prepack))
         return self
+
+    @property
+    def fast(self) -> FastPaths:
+        """The inference fast paths in use (frozen; change them with :meth:`set_fast`)."""
+        return self.net.fast
 
 
 class IDMNet(nn.Module):
@@ -1259,26 +333,13 @@ class IDMNet(nn.Module):
         """Choose the inference fast paths (see :meth:`PolicyNet.set_fast`). IDM defaults: Winograd on, one
         frame per CNN pass (1.9x faster on CPU; max |d log p| ~3e-5 against the exact path, within the fixture
         tolerance). ``set_fast(winograd=False, micro_batch=8)`` is the exact-order path."""
-        _set_fast(self, sdpa, fast_pool, winograd, micro_batch)
+        self.net.set_fast_paths(FastPaths(sdpa, fast_pool, winograd, micro_batch, prepack=False))
         return self
 
-
-def _set_fast(module: nn.Module, sdpa: bool, fast_pool: bool, winograd: bool, micro_batch: int,
-              prepack: bool = False) -> None:
-    if not isinstance(micro_batch, int) or micro_batch < 0:
-        raise ValueError(f"micro_batch must be a non-negative int, got {micro_batch!r}")
-    for m in module.modules():
-        if isinstance(m, ImpalaCNN):
-            m.micro_batch = micro_batch
-        if isinstance(m, SelfAttentionLayer):
-            m.use_sdpa = bool(sdpa)
-        if isinstance(m, CnnDownStack):
-            m.fast_pool = bool(fast_pool)
-        if isinstance(m, FanInLayer) and isinstance(m.layer, nn.Conv2d) or isinstance(m, GroupNorm):
-            m.winograd = bool(winograd)
-        if isinstance(m, FanInLayer) and isinstance(m.layer, nn.Conv2d):
-            m.prepack = bool(prepack)
-            m._packed = _ConvPackCache()
+    @property
+    def fast(self) -> FastPaths:
+        """The inference fast paths in use (frozen; change them with :meth:`set_fast`)."""
+        return self.net.fast
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1386,8 +447,6 @@ def consistent_argmax(logp: Mapping[str, torch.Tensor]) -> Tuple[torch.Tensor, t
     :param logp: ``{"buttons": (..., 8641), "camera": (..., 121)}`` log-probs.
     :return: ``(buttons, camera)`` long tensors of shape ``logp["buttons"].shape[:-1]``.
     """
-    from vpt_rl.actions import _JOINT_GROUP_DIGITS, BUTTON_GROUPS, INVENTORY_BUTTONS, NULL_CAMERA
-
     pb = logp["buttons"].float().exp()
     key = str(pb.device)
     if key not in _GROUP_ONEHOTS:  # (8640, n_options) membership matrices, one per group
@@ -1457,8 +516,6 @@ def idm_argmax(logp: Mapping[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Te
 
 def idm_to_env_actions(logp: Mapping[str, torch.Tensor]) -> List[List[Dict[str, Any]]]:
     """IDM log-probs -> MineRL env actions: a list over B of lists over T of 24-key action dicts."""
-    from vpt_rl.actions import factored_to_env
-
     buttons, camera = idm_argmax(logp)
     b_np, c_np = buttons.cpu().numpy(), camera.cpu().numpy()
     return [[factored_to_env(b_np[i, j], c_np[i, j]) for j in range(b_np.shape[1])] for i in range(b_np.shape[0])]
