@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inference.json")
-OFFICIAL = {  # official-code figures measured on this machine (shared/spec/VPT_SPEC.md section 10)
+OFFICIAL = {  # official-code figures measured on this machine (openai/Video-Pre-Training @ 095519f, torch 2.13 CPU, 2026-11-25)
     "step1": {"ms_per_frame_cpu": 80.0},
     "chunk": {"seconds_128_frames": 16.0},
     "idm": {"seconds_128_frames": 231.0, "peak_gb": 6.9},

@@ -10,7 +10,8 @@ Every attribute path reproduces the official ``state_dict`` key names (``net.img
 .firstconv.layer.weight``, ``net.recurrent_layer.blocks.0.r.orc_block.q_layer.weight``, ...), so the
 released ``.weights`` files load with ``load_state_dict(sd, strict=True)``. Odd names such as
 ``orc_block`` and ``pre_lstm_ln`` are kept for that reason only. Numerics follow
-``../shared/spec/VPT_SPEC.md`` (sections 1 and 6); quirks kept for parity are tagged ``# parity:``.
+openai/Video-Pre-Training (``lib/policy.py``, ``lib/impala_cnn.py``, ``lib/xf.py``, ``lib/util.py``,
+``lib/action_head.py``); quirks kept for parity are tagged ``# parity:``.
 
 One deliberate difference from the official code: an episode start (``first=True``) anywhere inside a
 chunk cuts the memory at that frame (the official code reads only ``first[:, 0]``). With flags at chunk

@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 __all__ = ["IDMConfig", "IDM_PRESETS", "KNOWN_UNUSED_KEYS", "POLICY_PRESETS", "PolicyConfig"]
 
 # Keys that appear in released .model files (or MinecraftPolicy's signature) but have no effect; accepted
-# and ignored (VPT_SPEC.md section 2.2).
+# and ignored (openai/Video-Pre-Training: ``lib/policy.py`` ``MinecraftPolicy.__init__``).
 KNOWN_UNUSED_KEYS = frozenset(
     {"diff_mlp_embedding", "only_img_input", "active_reward_monitors", "single_output", "input_shape", "first_conv_norm"}
 )
@@ -275,7 +275,7 @@ _P2X = PolicyConfig(hidsize=2048, impala_width=8, attention_heads=16, **_FOUNDAT
 _P3X = PolicyConfig(hidsize=3072, impala_width=12, attention_heads=24, **_FOUNDATION)
 
 POLICY_PRESETS: Dict[str, PolicyConfig] = {
-    # released configs (VPT_SPEC.md section 2.2); fine-tuned weights reuse the model of their width
+    # released configs (the ``net.args`` of the released .model files); fine-tuned weights reuse the model of their width
     "foundation-model-1x": _P1X,
     "foundation-model-2x": _P2X,
     "2x": _P2X,

@@ -1,6 +1,6 @@
 """Contractor-format writer: any episode (expert, agent, a human at the keys) as ``NAME.mp4`` + ``NAME.jsonl``.
 
-The files follow OpenAI's contractor recordings (VPT_SPEC.md section 7, MINERL_AND_DATA.md) closely
+The files follow OpenAI's contractor recordings (as openai/Video-Pre-Training's ``data_loader.py`` reads them) closely
 enough that the official conversion rules (:func:`vpt_rl.data.contractor.load_actions`) give back the
 MineRL action that was taken on every line:
 
@@ -82,7 +82,7 @@ __all__ = [
 ]
 
 RECORDER_VERSION = "minelite"  # the <recorder-version> part of a segment name
-SEGMENT_TICKS = 6000  # 5 minutes at 20 Hz: the longest segment of the real data (VPT_SPEC.md 7.1)
+SEGMENT_TICKS = 6000  # 5 minutes at 20 Hz: the longest segment of the real data (the VPT contractor data)
 FPS = 20  # one MineRL tick = 50 ms
 _BINARY_KEYS = tuple(k for k in ENV_ACTION_KEYS if k != "camera")  # 23 Discrete(2) keys
 # key order in keyboard.keys: movement first, then the rest, as a stable order for diffs
@@ -540,7 +540,7 @@ def record_episode(
             pressed = {k: int(np.asarray(action.get(k, 0)).reshape(-1)[0]) for k in ("attack", "use", "pickItem")}
             if line_in_seg == 0 and pressed["attack"] and not pressed["use"] and not pressed["pickItem"] \
                     and 0 not in held[0]:
-                # a new attack press alone on a segment's line 0 reads as "stuck attack" (VPT_SPEC.md 7.3),
+                # a new attack press alone on a segment's line 0 reads as "stuck attack" (``data_loader.py``),
                 # dropped until pressed anew: hold it back one tick instead
                 warnings.warn(f"the policy pressed attack on the first tick of segment {seg}; held back one tick "
                               "(the contractor rules would read it as a stuck button)", RecorderWarning, stacklevel=2)
