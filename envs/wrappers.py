@@ -43,6 +43,7 @@ import numpy as np
 from gymnasium import spaces
 
 from vpt_rl import actions as vpt_actions
+from vpt_rl.model_config import AGENT_RESOLUTION
 from vpt_rl.envs.rewards import MILESTONES, PAPER_TECH_TREE, InventoryTracker, ItemReward, resolve_table
 
 __all__ = [
@@ -58,7 +59,7 @@ __all__ = [
     "resize_pov",
 ]
 
-VPT_RESOLUTION = (128, 128)  # agent.py: resize_image(img, (128, 128)); (height, width) here
+VPT_RESOLUTION = AGENT_RESOLUTION  # (height, width) of the agent's view
 MILESTONES_KEY = "milestones"
 EXTRA_STATS_KEY = "episode_extra_stats"  # sample_factory: info["episode_extra_stats"] -> policy_stats/avg_*
 TECHTREE_KEY = "techtree"

@@ -9,7 +9,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-__all__ = ["IDMConfig", "IDM_PRESETS", "KNOWN_UNUSED_KEYS", "POLICY_PRESETS", "PolicyConfig"]
+__all__ = ["AGENT_RESOLUTION", "IDMConfig", "IDM_PRESETS", "KNOWN_UNUSED_KEYS", "POLICY_PRESETS", "PolicyConfig"]
+
+# Every frame the networks see is RGB at this size, (height, width); square, so it is also cv2's (width,
+# height). The official agent resizes with cv2 INTER_LINEAR (agent.py AGENT_RESOLUTION / resize_image).
+AGENT_RESOLUTION: Tuple[int, int] = (128, 128)
 
 # Keys that appear in released .model files (or MinecraftPolicy's signature) but have no effect; accepted
 # and ignored (openai/Video-Pre-Training: ``lib/policy.py`` ``MinecraftPolicy.__init__``).
@@ -75,7 +79,7 @@ class PolicyConfig:
     """number of transformer blocks"""
     pointwise_ratio: int = 4
     """MLP expansion factor"""
-    img_shape: Tuple[int, int, int] = (128, 128, 3)
+    img_shape: Tuple[int, int, int] = (*AGENT_RESOLUTION, 3)
     """input (H, W, C) of the CNN"""
     attention_mask_style: str = "clipped_causal"
     """``clipped_causal`` (policy) or ``none`` (IDM: bidirectional, no memory)"""

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vpt_rl.actions import N_BUTTONS, N_CAMERA_BINS
+from vpt_rl.model_config import AGENT_RESOLUTION
 
 __all__ = ["MotionStem"]
 
@@ -41,7 +42,7 @@ class MotionStem(nn.Module):
     ``motion.context.*``).
     """
 
-    FRAME_SHAPE = (128, 128)
+    FRAME_SHAPE = AGENT_RESOLUTION
     SHIFTS_Y, SHIFTS_X = 12, 8  # dy in -12..12, dx in -8..8 (64x64 pixels)
     WIN_Y, WIN_X = (12, 51), (8, 56)  # reference window rows / columns (64x64 pixels)
     GRID = 3

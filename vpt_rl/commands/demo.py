@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import cv2
 from vpt_rl.actions import agent_to_env
+from vpt_rl.data.contractor import resize_frame
+from vpt_rl.model_config import AGENT_RESOLUTION
 from vpt_rl.checkpoint import build_policy, CheckpointError
 
-RESOLUTION = (128, 128)  # agent.py AGENT_RESOLUTION (width, height)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,15 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resize_frame(frame_rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (128, 128, 3) with cv2 INTER_LINEAR, as the official agent."""
-    return cv2.resize(frame_rgb, RESOLUTION, interpolation=cv2.INTER_LINEAR)
-
-
 def random_frames(steps: int, seed: int) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        yield rng.integers(0, 256, size=(RESOLUTION[1], RESOLUTION[0], 3), dtype=np.uint8)
+        yield rng.integers(0, 256, size=(*AGENT_RESOLUTION, 3), dtype=np.uint8)
 
 
 def video_frames(path: str, steps: int) -> Iterator[np.ndarray]:

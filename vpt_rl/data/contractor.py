@@ -37,6 +37,8 @@ import cv2
 import numpy as np
 
 from vpt_rl.atomic import atomic_output
+from vpt_rl.envs.wrappers import resize_pov
+from vpt_rl.model_config import AGENT_RESOLUTION  # noqa: F401  (re-exported: (width, height) here, square)
 from vpt_rl.actions import MOUSE_COUNTS_PER_TURN, MOUSE_DEGREES_PER_COUNT, MOUSE_DEGREES_PER_TURN, noop_action
 import av
 
@@ -86,7 +88,6 @@ def degrees_to_counts(deg: float) -> float:
     return deg * CAMERA_COUNTS_PER_TURN / CAMERA_DEGREES_PER_TURN
 # The cursor is placed at mouse (x, y) * frame_height / CURSOR_REFERENCE_HEIGHT (data_loader.py: 720p GUI)
 CURSOR_REFERENCE_HEIGHT = 720
-AGENT_RESOLUTION = (128, 128)  # (width, height) given to cv2.resize, agent.py
 CURSOR_PATH = Path(__file__).resolve().parents[1] / "assets" / "cursor_16x16.png"
 
 
@@ -339,9 +340,7 @@ def resize_frame(frame: np.ndarray, resolution: tuple = AGENT_RESOLUTION) -> np.
     Frames already at that size are returned as they are.
     """
     w, h = resolution
-    if frame.shape[0] == h and frame.shape[1] == w:
-        return frame
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+    return resize_pov(frame, (h, w))
 
 
 def iter_video_frames(mp4_path: PathLike, threads: bool = True) -> Iterator[np.ndarray]:
