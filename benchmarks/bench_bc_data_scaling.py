@@ -39,6 +39,7 @@ from vpt_rl.train import bc as bc_mod
 from vpt_rl.atomic import atomic_write_text
 from vpt_rl.train.args import parse_args
 from vpt_rl.plots import save_figure
+from vpt_rl import evaluate as ev
 
 HERE = Path(__file__).resolve().parent
 SHOWN = ("log", "planks", "crafting_table", "wooden_pickaxe")
@@ -100,8 +101,6 @@ def _train(args: Args, segs, val, out: Path, name: str, **kw) -> Path:
 
 
 def _evaluate(args: Args, model: Path, out_json: Path) -> dict:
-    from vpt_rl import evaluate as ev
-
     settings = {"episodes": args.eval_episodes, "ticks": args.eval_ticks, "seed": args.eval_seed,
                 "mtime_ns": model.with_suffix(".weights").stat().st_mtime_ns}
     if out_json.is_file():

@@ -24,6 +24,7 @@ import numpy as np
 
 from vpt_rl.envs.minelite.expert import MILESTONES, run_expert_episode
 from vpt_rl.atomic import atomic_write_json
+from tqdm import tqdm
 
 REPORTED = ("crafting_table", "wooden_pickaxe", "stone_pickaxe", "iron_pickaxe", "diamond")
 TARGETS = {"crafting_table": 0.95, "wooden_pickaxe": 0.90, "stone_pickaxe": 0.80, "iron_pickaxe": 0.60, "diamond": 0.40}
@@ -42,8 +43,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.seeds <= 0 or args.max_ticks <= 0:
         p.error("--seeds and --max-ticks must be positive")
-
-    from tqdm import tqdm
 
     out = Path(args.out)
     partial = out.with_name(out.stem + ".partial.json")

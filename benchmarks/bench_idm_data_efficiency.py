@@ -33,14 +33,17 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from vpt_rl.actions import factored_to_joint
-from vpt_rl.data.contractor import find_segments
+from vpt_rl.actions import env_to_agent, env_to_factored, factored_to_joint
+from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, make_loader
 from vpt_rl.train import bc as bc_mod
 from vpt_rl.train import idm as idm_mod
 from vpt_rl.atomic import atomic_write_text
 from vpt_rl.train.args import parse_args
 from vpt_rl.plots import save_figure
+from vpt_rl.commands import record
+from vpt_rl.checkpoint import load_idm, load_policy
+from vpt_rl.model import idm_argmax
 
 HERE = Path(__file__).resolve().parent
 TICKS_PER_MIN = 20 * 60
@@ -98,8 +101,6 @@ class Args:
 
 
 def _record(out: Path, episodes: int, seed: int, ticks: int, camera_noise: float = 0.0) -> list[Path]:
-    from vpt_rl.commands import record
-
     if episodes > 0:
         rc = record.main(["--episodes", str(episodes), "--out", str(out), "--seed", str(seed),
                           "--max-ticks", str(ticks), "--camera-noise", str(camera_noise), "--no-progress"])
@@ -111,9 +112,6 @@ def _record(out: Path, episodes: int, seed: int, ticks: int, camera_noise: float
 @torch.no_grad()
 def idm_joint_eval(model_path: Path, segments, seq_len: int) -> dict:
     """Joint-action accuracy of the IDM's argmax on held-out non-null frames (plus all-frame metrics)."""
-    from vpt_rl.checkpoint import load_idm
-    from vpt_rl.model import idm_argmax
-
     idm = load_idm(model_path, model_path.with_suffix(".weights")).eval()
     ds = SequenceDataset(segments, batch_size=4, seq_len=seq_len, skip_null=False, pack=False, epochs=1, shuffle=False)
     pj_b, pj_c, tj_b, tj_c = [], [], [], []
@@ -133,8 +131,6 @@ def idm_joint_eval(model_path: Path, segments, seq_len: int) -> dict:
 def bc_joint_eval(model_path: Path, segments, seq_len: int, train_segments) -> dict:
     """Joint-action accuracy of the BC policy's argmax on held-out non-null frames (memory carried), with
     :func:`vpt_rl.train.bc.evaluate_bc`."""
-    from vpt_rl.checkpoint import load_policy
-
     net = load_policy(model_path, model_path.with_suffix(".weights")).eval()
     m = bc_mod.evaluate_bc(net, segments, seq_len, bc_mod.bc_label_counts(train_segments))
     return {"n_frames": m["n_frames"], "joint_accuracy": m["accuracy_joint"],
@@ -149,9 +145,6 @@ def _joint_scores(pb, pc, tb, tc) -> dict:
 
 def majority_baseline(segments) -> dict:
     """Scores of the constant "most frequent label" predictor on ``segments`` (the bar to beat)."""
-    from vpt_rl.actions import env_to_agent, env_to_factored
-    from vpt_rl.data.contractor import load_actions
-
     flags, deg, jb, jc = [], [], [], []
     for mp4 in segments:
         for env_action, is_null in load_actions(Path(mp4).with_suffix(".jsonl")):

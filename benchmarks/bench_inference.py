@@ -42,6 +42,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+import torch
+
+from vpt_rl.checkpoint import build_policy
+from vpt_rl.model import IDMNet, PolicyNet
+
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inference.json")
 OFFICIAL = {  # official-code figures measured on this machine (openai/Video-Pre-Training @ 095519f, torch 2.13 CPU, 2026-11-25)
     "step1": {"ms_per_frame_cpu": 80.0},
@@ -94,8 +99,6 @@ def _peak_rss_bytes() -> int:
 
 def _configure(net, impl: str) -> None:
     if impl == "baseline":
-        from vpt_rl.model import PolicyNet
-
         extra = {"prepack": False} if isinstance(net, PolicyNet) else {}  # the policy's prepacked convs
         net.set_fast(sdpa=False, fast_pool=False, winograd=False, micro_batch=0, **extra)
     elif impl == "fast":
@@ -110,10 +113,6 @@ def _configure(net, impl: str) -> None:
 
 def _run_case(case: str, impl: str, a: dict) -> dict:
     """Runs in a fresh process. Returns timings, memory and the final log-probs (for the parity check)."""
-    import torch
-
-    from vpt_rl.model import IDMNet, PolicyNet
-
     torch.set_num_threads(a["threads"])
     torch.manual_seed(a["seed"])
     gen = torch.Generator().manual_seed(a["seed"] + 1)
@@ -132,7 +131,7 @@ def _run_case(case: str, impl: str, a: dict) -> dict:
         frames = t
         final = torch.cat([logp["buttons"].flatten(), logp["camera"].flatten()])
     else:
-        net = PolicyNet("foundation-model-1x").eval()
+        net = build_policy(preset="foundation-model-1x").eval()
         _configure(net, impl)
         batch = {"step1": 1, "step8": 8, "chunk": 1}[case]
         if case == "chunk":
@@ -206,7 +205,6 @@ def main() -> None:
         dl = f"{r['max_abs_dlogp_vs_baseline']:.1e}" if r["max_abs_dlogp_vs_baseline"] is not None else "-"
         print(f"{r['case']:7s}{r['impl']:10s}{r['fps_cpu']:13.2f}{r['fps_wall']:14.2f}{r['ms_per_frame_cpu']:13.1f}"
               f"{r['peak_rss_delta_mb']:9.0f}{sp:>11s}{dl:>12s}")
-    import torch
 
     result = {
         "date": datetime.date.today().isoformat(),

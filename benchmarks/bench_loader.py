@@ -27,6 +27,8 @@ from vpt_rl.data.dataset import SequenceDataset, make_loader
 from vpt_rl.atomic import atomic_write_text
 from vpt_rl.data.synthetic import write_synthetic_segment
 from vpt_rl.train.args import parse_args
+from vpt_rl.checkpoint import build_policy
+from vpt_rl.model import IDM_PRESETS, IDMNet
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,11 +74,9 @@ def _loader_fps(segments, batch_size, seq_len, workers) -> dict:
 
 
 def _model_fps(kind: str, preset: str, batch_size: int, seq_len: int, steps: int) -> dict:
-    from vpt_rl.model import IDM_PRESETS, POLICY_PRESETS, IDMNet, PolicyNet
-
     img = torch.randint(0, 256, (batch_size, seq_len, 128, 128, 3), dtype=torch.uint8)
     if kind == "bc":
-        net = PolicyNet(POLICY_PRESETS[preset])
+        net = build_policy(preset=preset)
         first = torch.zeros(batch_size, seq_len, dtype=torch.bool)
 
         def loss_fn():

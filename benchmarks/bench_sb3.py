@@ -28,7 +28,8 @@ import torch
 
 from stable_baselines3 import PPO
 
-from vpt_rl.model import POLICY_PRESETS, PolicyNet
+from vpt_rl.checkpoint import build_policy
+from vpt_rl.model import POLICY_PRESETS
 from vpt_rl.policies.sb3 import N_LOGITS, VPTPPO, VPTPolicy, VPTRolloutBuffer, VPTStates, make_vpt_vec_env
 
 MiB = 2 ** 20
@@ -120,7 +121,7 @@ def buffer_memory_1x(n_envs: int, n_steps: int, segment_len: int) -> dict:
     analytic["total"] = sum(analytic.values())
     # what storing the memory at every step would cost (RecurrentPPO's layout), for comparison
     per_step_states = n_steps * n_envs * per_env_state
-    net = PolicyNet(cfg)
+    net = build_policy(preset=cfg)
     st = VPTStates(net.initial_state(n_envs), net.initial_state(n_envs))
     rss0 = _rss_mib()
     buf = VPTRolloutBuffer(n_steps, n_envs, segment_len, store_prior=True)
