@@ -41,7 +41,7 @@ from vpt_rl.train import idm as idm_mod
 from vpt_rl.atomic import atomic_write_text
 from vpt_rl.train.args import parse_args
 from vpt_rl.plots import save_figure
-from vpt_rl.commands import record
+from vpt_rl.data.record import record_dataset
 from vpt_rl.checkpoint import load_idm, load_policy
 from vpt_rl.model import idm_argmax
 
@@ -102,10 +102,7 @@ class Args:
 
 def _record(out: Path, episodes: int, seed: int, ticks: int, camera_noise: float = 0.0) -> list[Path]:
     if episodes > 0:
-        rc = record.main(["--episodes", str(episodes), "--out", str(out), "--seed", str(seed),
-                          "--max-ticks", str(ticks), "--camera-noise", str(camera_noise), "--no-progress"])
-        if rc:
-            raise RuntimeError(f"vpt-rl record failed with status {rc}")
+        record_dataset(out, episodes, seed=seed, max_ticks=ticks, camera_noise=camera_noise, progress=False)
     return find_segments(out)
 
 

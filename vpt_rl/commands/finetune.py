@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from vpt_rl.envs.registration import MINELITE_ID
 from typing import List, Optional, Sequence
 
 
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Options of the SB3 backend."""
     p = argparse.ArgumentParser(prog="vpt-rl finetune", description="RL fine-tuning of a VPT policy (SB3 backend; --backend sf for Sample Factory)")
     p.add_argument("--backend", choices=("sb3", "sf"), default="sb3", help="training library (default sb3)")
-    p.add_argument("--env", default="vpt_rl/MineLite-v0", help="gymnasium id given to make_vpt_env")
+    p.add_argument("--env", default=MINELITE_ID, help="gymnasium id given to make_vpt_env")
     p.add_argument("--steps", type=int, required=True, help="total env steps (over all envs)")
     p.add_argument("--model", help="official .model file of the starting policy")
     p.add_argument("--weights", help="official .weights file of the starting policy")

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
+from vpt_rl.model_config import AGENT_RESOLUTION
 from vpt_rl.data.recorder import (
     RECORDER_VERSION,
     SEGMENT_TICKS,
@@ -38,7 +39,7 @@ __all__ = ["record_expert_episode", "record_dataset", "DatasetRecording", "episo
 
 
 def record_expert_episode(out_dir: PathLike, seed: int, episode: int = 0, max_ticks: int = 6000, *,
-                          segment_ticks: int = 6000, resolution: Tuple[int, int] = (128, 128), epsilon: float = 0.0,
+                          segment_ticks: int = 6000, resolution: Tuple[int, int] = AGENT_RESOLUTION, epsilon: float = 0.0,
                           camera_noise: float = 0.0, imitable: bool = False, varied_camera: bool = True,
                           alias: str = "expert", progress: bool = False, **env_kwargs) -> EpisodeRecording:
     """Record one scripted-expert episode in the contractor format under ``out_dir``.
@@ -117,7 +118,7 @@ class DatasetRecording:
 
 
 def record_dataset(out_dir: PathLike, episodes: int, *, seed: int = 0, max_ticks: int = SEGMENT_TICKS,
-                   segment_ticks: int = SEGMENT_TICKS, resolution: Tuple[int, int] = (128, 128),
+                   segment_ticks: int = SEGMENT_TICKS, resolution: Tuple[int, int] = AGENT_RESOLUTION,
                    epsilon: float = 0.0, camera_noise: float = 0.0, imitable: bool = False,
                    varied_camera: bool = True, alias: str = "expert", progress: bool = True,
                    **env_kwargs: Any) -> DatasetRecording:
