@@ -12,11 +12,11 @@ import platform
 from dataclasses import dataclass
 
 import numpy as np
+from timing import median_cpu_seconds
 
 from vpt_rl import actions as A
-from vpt_rl.train.args import parse_args
-from timing import median_cpu_seconds
 from vpt_rl.atomic import atomic_write_json
+from vpt_rl.train.args import parse_args
 
 
 @dataclass

@@ -30,16 +30,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import torch
 import matplotlib
+import torch
 from matplotlib.figure import Figure
 
-from vpt_rl.data.contractor import find_segments
-from vpt_rl.train import bc as bc_mod
-from vpt_rl.atomic import atomic_write_text
-from vpt_rl.train.args import parse_args
-from vpt_rl.plots import save_figure
 from vpt_rl import evaluate as ev
+from vpt_rl.atomic import atomic_write_text
+from vpt_rl.data.contractor import find_segments
+from vpt_rl.plots import save_figure
+from vpt_rl.train import bc as bc_mod
+from vpt_rl.train.args import parse_args
 
 HERE = Path(__file__).resolve().parent
 SHOWN = ("log", "planks", "crafting_table", "wooden_pickaxe")

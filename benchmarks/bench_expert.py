@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from vpt_rl.envs.minelite.expert import MILESTONES, run_expert_episode
-from vpt_rl.atomic import atomic_write_json
 from tqdm import tqdm
+
+from vpt_rl.atomic import atomic_write_json
+from vpt_rl.envs.minelite.expert import MILESTONES, run_expert_episode
 
 REPORTED = ("crafting_table", "wooden_pickaxe", "stone_pickaxe", "iron_pickaxe", "diamond")
 TARGETS = {"crafting_table": 0.95, "wooden_pickaxe": 0.90, "stone_pickaxe": 0.80, "iron_pickaxe": 0.60, "diamond": 0.40}

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
+from vpt_rl.atomic import atomic_write_text
 from vpt_rl.checkpoint import load_idm
 from vpt_rl.data.contractor import find_segments
 from vpt_rl.train import idm as idm_mod
-from vpt_rl.atomic import atomic_write_text
 from vpt_rl.train.args import parse_args
 
 HERE = Path(__file__).resolve().parent

@@ -34,16 +34,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from vpt_rl.actions import env_to_agent, env_to_factored, factored_to_joint
+from vpt_rl.atomic import atomic_write_text
+from vpt_rl.checkpoint import load_idm, load_policy
 from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, make_loader
+from vpt_rl.data.record import record_dataset
+from vpt_rl.model import idm_argmax
+from vpt_rl.plots import save_figure
 from vpt_rl.train import bc as bc_mod
 from vpt_rl.train import idm as idm_mod
-from vpt_rl.atomic import atomic_write_text
 from vpt_rl.train.args import parse_args
-from vpt_rl.plots import save_figure
-from vpt_rl.data.record import record_dataset
-from vpt_rl.checkpoint import load_idm, load_policy
-from vpt_rl.model import idm_argmax
 
 HERE = Path(__file__).resolve().parent
 TICKS_PER_MIN = 20 * 60

@@ -22,13 +22,13 @@ from typing import Optional
 
 import torch
 
+from vpt_rl.atomic import atomic_write_text
+from vpt_rl.checkpoint import build_policy
 from vpt_rl.data.contractor import find_segments, iter_video_frames
 from vpt_rl.data.dataset import SequenceDataset, make_loader
-from vpt_rl.atomic import atomic_write_text
 from vpt_rl.data.synthetic import write_synthetic_segment
-from vpt_rl.train.args import parse_args
-from vpt_rl.checkpoint import build_policy
 from vpt_rl.model import IDM_PRESETS, IDMNet
+from vpt_rl.train.args import parse_args
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Dict
 
 import numpy as np
+
 from vpt_rl.atomic import atomic_write_json
 
 for _k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from vpt_rl.atomic import atomic_write_json
 
 HERE = Path(__file__).resolve().parent
@@ -76,7 +77,7 @@ def run_sf(args, workers: int, serial: bool, train_dir: Path) -> dict:
 def run_sb3(args, n_envs: int, threads: int) -> dict:
     import torch
 
-    from vpt_rl.policies.sb3 import VPTPolicy, VPTPPO, make_vpt_vec_env
+    from vpt_rl.policies.sb3 import VPTPPO, VPTPolicy, make_vpt_vec_env
 
     torch.set_num_threads(threads)
     venv = make_vpt_vec_env("vpt_rl/MineLite-v0", n_envs=n_envs, seed=args.seed, max_steps=args.episode_steps)

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from stable_baselines3 import PPO
 
 from vpt_rl.checkpoint import build_policy

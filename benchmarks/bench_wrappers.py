@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from timing import median_cpu_seconds
 
 import vpt_rl.envs  # noqa: F401  (registers the ids)
 from vpt_rl import actions as A
+from vpt_rl.atomic import atomic_write_json
 from vpt_rl.envs.rewards import PAPER_TECH_TREE, InventoryTracker
 from vpt_rl.envs.wrappers import make_vpt_env, resize_pov
 from vpt_rl.train.args import parse_args
-from timing import median_cpu_seconds
-from vpt_rl.atomic import atomic_write_json
 
 
 @dataclass

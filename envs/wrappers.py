@@ -43,8 +43,8 @@ import numpy as np
 from gymnasium import spaces
 
 from vpt_rl import actions as vpt_actions
-from vpt_rl.model_config import AGENT_RESOLUTION
 from vpt_rl.envs.rewards import MILESTONES, PAPER_TECH_TREE, InventoryTracker, ItemReward, resolve_table
+from vpt_rl.model_config import AGENT_RESOLUTION
 
 __all__ = [
     "VPT_RESOLUTION",

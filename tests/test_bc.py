@@ -11,9 +11,9 @@ import torch
 
 import vpt_rl.train.bc as bc_mod
 from vpt_rl.checkpoint import load_policy
+from vpt_rl.data.synthetic import write_synthetic_segment
 from vpt_rl.model import POLICY_PRESETS, PolicyNet
 from vpt_rl.train.bc import Args, bc_loss, clip_gradients, head_accuracy, run_bc
-from vpt_rl.data.synthetic import write_synthetic_segment
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import FIXTURES, REPO
 from vpt_rl import evaluate as ev
 from vpt_rl import plots
-
-from conftest import FIXTURES, REPO
 
 # ----------------------------------------------------------------------------------------------------
 # A fake env and agent with hand-computable returns

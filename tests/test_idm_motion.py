@@ -10,7 +10,7 @@ from vpt_rl.actions import camera_bin_centres, discretize_camera
 from vpt_rl.checkpoint import load_idm, save_idm
 from vpt_rl.envs.minelite.expert import ScriptedExpert, make_expert_env, run_expert_episode
 from vpt_rl.model import IDM_PRESETS, IDMConfig, IDMNet, MotionStem
-from vpt_rl.train.idm import (camera_posterior_mean, idm_loss, idm_metrics, motion_camera_loss, r2_score)
+from vpt_rl.train.idm import camera_posterior_mean, idm_loss, idm_metrics, motion_camera_loss, r2_score
 
 
 def moving_texture(n: int, seed: int):

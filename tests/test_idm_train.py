@@ -8,8 +8,8 @@ import torch
 
 from vpt_rl.actions import undiscretize_camera
 from vpt_rl.checkpoint import load_idm, save_idm
-from vpt_rl.model import IDMConfig, IDMNet
 from vpt_rl.data.synthetic import write_synthetic_segment
+from vpt_rl.model import IDMConfig, IDMNet
 from vpt_rl.train.args import parse_args
 from vpt_rl.train.idm import Args, idm_loss, idm_metrics, r2_score, train_idm
 

@@ -10,8 +10,8 @@ import vpt_rl.train.label as label_mod
 from vpt_rl.actions import BUTTONS_ALL, factored_to_env, undiscretize_camera
 from vpt_rl.checkpoint import load_idm
 from vpt_rl.data.contractor import DataWarning, convert_lines, load_actions
-from vpt_rl.model import idm_argmax
 from vpt_rl.data.video import write_video
+from vpt_rl.model import idm_argmax
 from vpt_rl.train.label import label_videos, plan_windows, predict_video, pseudo_label_lines
 
 

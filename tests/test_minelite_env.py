@@ -217,7 +217,8 @@ def test_render_mode_rgb_array_returns_last_pov():
 def test_docstring_examples_run():
     import doctest
 
-    from vpt_rl.envs.minelite import env as env_mod, inventory, items, screens, world
+    from vpt_rl.envs.minelite import env as env_mod
+    from vpt_rl.envs.minelite import inventory, items, screens, world
 
     for mod in (env_mod, inventory, items, screens, world):
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

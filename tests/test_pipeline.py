@@ -416,7 +416,7 @@ def test_smoke_preset_end_to_end_produces_every_artefact(tmp_path):
     missing = _real_parts_missing()
     if missing:
         pytest.fail(f"the pipeline's parts are missing: {missing}")
-    from vpt_rl.checkpoint import load_policy, load_idm
+    from vpt_rl.checkpoint import load_idm, load_policy
 
     out = tmp_path / "smoke"
     res = pl.run_pipeline(out, "smoke", progress=False)

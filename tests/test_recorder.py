@@ -1,13 +1,13 @@
 """Contractor-format recorder: lines read back by the official rules give the actions taken, atomic segments."""
+import json
 import subprocess
 import sys
-import json
 
 import numpy as np
 import pytest
 
 from vpt_rl.actions import ENV_ACTION_KEYS, noop_action
-from vpt_rl.data.contractor import draw_cursor, iter_video_frames, load_actions, find_segments
+from vpt_rl.data.contractor import draw_cursor, find_segments, iter_video_frames, load_actions
 from vpt_rl.data.recorder import (
     ContractorRecorder,
     RecorderWarning,

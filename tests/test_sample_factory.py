@@ -18,6 +18,7 @@ pytest.importorskip("sample_factory")
 
 from sample_factory.algo.learning.rnn_utils import build_core_out_from_seq, build_rnn_inputs  # noqa: E402
 
+from conftest import FIXTURES, REPO  # noqa: E402
 from vpt_rl.model import PolicyNet  # noqa: E402
 from vpt_rl.policies.sample_factory import register_vpt_components  # noqa: E402
 from vpt_rl.policies.sample_factory.actor_critic import VPTActorCritic, make_vpt_actor_critic  # noqa: E402
@@ -30,8 +31,6 @@ from vpt_rl.policies.sample_factory.memory_budget import (  # noqa: E402
 )
 from vpt_rl.policies.sample_factory.state_layout import StateLayout  # noqa: E402
 from vpt_rl.policies.sample_factory.train import parse_vpt_cfg, prepare_cfg, run_in_own_process_group  # noqa: E402
-
-from conftest import FIXTURES, REPO  # noqa: E402
 
 OBS_SPACE = DebugVPTEnv(episode_len=2).observation_space
 ACT_SPACE = sf_action_space()

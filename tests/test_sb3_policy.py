@@ -7,8 +7,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
-from vpt_rl.checkpoint import load_policy
 from conftest import CueEnv
+from vpt_rl.checkpoint import load_policy
 from vpt_rl.model import POLICY_PRESETS
 from vpt_rl.policies.sb3 import VPTPPO, VPTPolicy, VPTStates, check_vpt_spaces
 

@@ -25,18 +25,18 @@ import math
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+import gymnasium as gym
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES, noop_action
+from vpt_rl.checkpoint import build_policy
+from vpt_rl.envs import wrappers
+from vpt_rl.envs.minelite.expert import ScriptedExpert
 from vpt_rl.envs.registration import MINELITE_ID
 from vpt_rl.envs.rewards import MILESTONE_ORDER, order_milestones  # noqa: F401  (MILESTONE_ORDER re-exported)
-import torch
-import gymnasium as gym
-from vpt_rl.envs import wrappers
-from tqdm.auto import tqdm
-from vpt_rl.checkpoint import build_policy
 from vpt_rl.model import consistent_argmax, sample_action
-from vpt_rl.actions import N_BUTTON_CLASSES, N_CAMERA_CLASSES, noop_action
-from vpt_rl.envs.minelite.expert import ScriptedExpert
 
 
 def steps_to_reach(steps: Sequence[float], returns: Sequence[float], target: float, window: int = 1) -> Optional[float]:

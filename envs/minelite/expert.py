@@ -45,11 +45,11 @@ import numpy as np
 
 from vpt_rl.actions import N_CAMERA_BINS, noop_action, undiscretize_camera
 from vpt_rl.envs.minelite import world as W
+from vpt_rl.envs.minelite.env import MineLiteEnv
 from vpt_rl.envs.minelite.items import ITEMS
+from vpt_rl.envs.minelite.render import pick_block
 from vpt_rl.envs.minelite.screens import DEG_PER_PIXEL
 from vpt_rl.envs.rewards import MILESTONE_MEMBERS, MILESTONE_ORDER
-from vpt_rl.envs.minelite.env import MineLiteEnv
-from vpt_rl.envs.minelite.render import pick_block
 
 __all__ = ["ScriptedExpert", "MILESTONES", "run_expert_episode", "make_expert_env"]
 

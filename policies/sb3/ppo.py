@@ -32,7 +32,14 @@ from vpt_rl import model as vpt_model
 from vpt_rl.checkpoint import policy_config
 from vpt_rl.policies.sb3.buffer import VPTRolloutBuffer
 from vpt_rl.policies.sb3.callbacks import _mean_stats, _numeric_items
-from vpt_rl.policies.sb3.policy import POV_SHAPE, State, VPTPolicy, VPTStates, check_vpt_spaces, kl_from_prior_probs
+from vpt_rl.policies.sb3.policy import (
+    POV_SHAPE,
+    State,
+    VPTPolicy,
+    VPTStates,
+    check_vpt_spaces,
+    kl_from_prior_probs,
+)
 
 
 class VPTPPO(PPO):

@@ -30,6 +30,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
 from vpt_rl.atomic import atomic_write_text
 from vpt_rl.commands.bench_questions import QUESTIONS, anchor, fmt_value, question_sections  # noqa: F401
 

@@ -14,14 +14,14 @@ import argparse
 import sys
 from typing import Iterator, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
-import cv2
+
 from vpt_rl.actions import agent_to_env
+from vpt_rl.checkpoint import CheckpointError, build_policy
 from vpt_rl.data.contractor import resize_frame
 from vpt_rl.model_config import AGENT_RESOLUTION
-from vpt_rl.checkpoint import build_policy, CheckpointError
-
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import List, Optional, Sequence
 
 from vpt_rl.envs.registration import MINELITE_ID
-from typing import List, Optional, Sequence
 
 
 def _split_backend(argv: Sequence[str]) -> tuple:

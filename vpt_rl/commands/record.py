@@ -23,7 +23,12 @@ import sys
 from typing import List, Optional, Tuple
 
 # episode_prefix, recorded_segments and all_complete_segments lived here before; kept importable from here
-from vpt_rl.data.record import all_complete_segments, episode_prefix, record_dataset, recorded_segments  # noqa: F401
+from vpt_rl.data.record import (  # noqa: F401
+    all_complete_segments,
+    episode_prefix,
+    record_dataset,
+    recorded_segments,
+)
 from vpt_rl.data.recorder import SEGMENT_TICKS
 
 

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
+import av
 import cv2
 import numpy as np
 
+from vpt_rl.actions import MOUSE_COUNTS_PER_TURN, MOUSE_DEGREES_PER_COUNT, MOUSE_DEGREES_PER_TURN, noop_action
 from vpt_rl.atomic import atomic_output
 from vpt_rl.envs.wrappers import resize_pov
 from vpt_rl.model_config import AGENT_RESOLUTION  # noqa: F401  (re-exported: (width, height) here, square)
-from vpt_rl.actions import MOUSE_COUNTS_PER_TURN, MOUSE_DEGREES_PER_COUNT, MOUSE_DEGREES_PER_TURN, noop_action
-import av
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
-from vpt_rl.model_config import AGENT_RESOLUTION
 from vpt_rl.data.recorder import (
     RECORDER_VERSION,
     SEGMENT_TICKS,
@@ -33,6 +32,7 @@ from vpt_rl.data.recorder import (
     write_index,
 )
 from vpt_rl.envs.minelite import expert as expert_mod
+from vpt_rl.model_config import AGENT_RESOLUTION
 
 __all__ = ["record_expert_episode", "record_dataset", "DatasetRecording", "episode_prefix", "recorded_segments",
            "all_complete_segments"]

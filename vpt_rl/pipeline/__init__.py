@@ -39,8 +39,11 @@ and :mod:`~vpt_rl.pipeline.cli` (``vpt-rl pipeline``, ``python -m vpt_rl.pipelin
 
 from vpt_rl.envs.registration import MINELITE_ID
 from vpt_rl.pipeline.cli import build_parser, main
+
+# The private helpers of the single-module vpt_rl.pipeline, under their old names (tests use some).
+from vpt_rl.pipeline.config import _coerce  # noqa: F401
 from vpt_rl.pipeline.config import BC_LABELS, PRESETS, PipelineConfig, parse_set_items, resolve_config
-from vpt_rl.pipeline.engine import (
+from vpt_rl.pipeline.engine import (  # noqa: F401
     BACKEND_STAGES,
     BACKENDS,
     STAGE_BY_NAME,
@@ -52,41 +55,50 @@ from vpt_rl.pipeline.engine import (
     Stage,
     StageContext,
     StageFn,
+    _config_diff,
+    _prepare_dir,
     marker_path,
     parse_stages,
     read_marker,
     run_pipeline,
     stage_config,
 )
+from vpt_rl.pipeline.files import _json_default  # noqa: F401
 from vpt_rl.pipeline.files import (
     PipelineError,
-    list_segments,
-    matches,
-    read_json,
-    up_to_date,
-    write_json_atomic,
-    write_text_atomic,
 )
-from vpt_rl.pipeline.report import collect_results, compare_runs, recipe_checks, results_markdown, stage_report
-from vpt_rl.pipeline.stages_data import LABELLED_ALIAS, stage_record, stage_split
-from vpt_rl.pipeline.stages_eval import EVAL_AGENTS, eval_agents, stage_eval
-from vpt_rl.pipeline.stages_rl import EPISODES_CSV, RL_SEED_OFFSET, read_learning_curve, stage_rl
-from vpt_rl.pipeline.stages_train import label_accuracy, stage_bc, stage_finetune, stage_idm, stage_label
-
-# The private helpers of the single-module vpt_rl.pipeline, under their old names (tests use some).
-from vpt_rl.pipeline.config import _coerce  # noqa: F401
-from vpt_rl.pipeline.engine import _config_diff, _prepare_dir  # noqa: F401
-from vpt_rl.pipeline.files import _json_default  # noqa: F401
 from vpt_rl.pipeline.files import check_files as _check_files  # noqa: F401
 from vpt_rl.pipeline.files import count_lines as _count_lines  # noqa: F401
 from vpt_rl.pipeline.files import episode_key as _episode_key  # noqa: F401
 from vpt_rl.pipeline.files import file_stamp as _file_stamp  # noqa: F401
 from vpt_rl.pipeline.files import link_or_copy as _link_or_copy  # noqa: F401
+from vpt_rl.pipeline.files import list_segments, matches, read_json
 from vpt_rl.pipeline.files import safe_name as _safe  # noqa: F401
+from vpt_rl.pipeline.files import up_to_date, write_json_atomic
 from vpt_rl.pipeline.files import write_segment_index as _write_index  # noqa: F401
-from vpt_rl.pipeline.report import _fmt, _rate_cell  # noqa: F401
+from vpt_rl.pipeline.files import write_text_atomic
+from vpt_rl.pipeline.report import (  # noqa: F401
+    _fmt,
+    _rate_cell,
+    collect_results,
+    compare_runs,
+    recipe_checks,
+    results_markdown,
+    stage_report,
+)
+from vpt_rl.pipeline.stages_data import LABELLED_ALIAS, stage_record, stage_split
 from vpt_rl.pipeline.stages_eval import _eval_headline  # noqa: F401
-from vpt_rl.pipeline.stages_rl import _finetune, _stale_run, _tensorboard_curve  # noqa: F401
+from vpt_rl.pipeline.stages_eval import EVAL_AGENTS, eval_agents, stage_eval
+from vpt_rl.pipeline.stages_rl import (  # noqa: F401
+    EPISODES_CSV,
+    RL_SEED_OFFSET,
+    _finetune,
+    _stale_run,
+    _tensorboard_curve,
+    read_learning_curve,
+    stage_rl,
+)
+from vpt_rl.pipeline.stages_train import label_accuracy, stage_bc, stage_finetune, stage_idm, stage_label
 
 __all__ = [
     "MINELITE_ID",

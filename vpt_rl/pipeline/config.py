@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Sequence
 
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Every scale knob of the pipeline; the presets in :data:`PRESETS` fill them in."""

@@ -21,7 +21,15 @@ from tqdm.auto import tqdm
 
 from vpt_rl.envs.registration import MINELITE_ID
 from vpt_rl.pipeline.config import PipelineConfig, resolve_config
-from vpt_rl.pipeline.files import PathLike, PipelineError, jsonable, matches, prepare_dir, read_json, write_json_atomic
+from vpt_rl.pipeline.files import (
+    PathLike,
+    PipelineError,
+    jsonable,
+    matches,
+    prepare_dir,
+    read_json,
+    write_json_atomic,
+)
 from vpt_rl.pipeline.report import stage_report
 from vpt_rl.pipeline.stages_data import stage_record, stage_split
 from vpt_rl.pipeline.stages_eval import stage_eval

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-
 from vpt_rl.atomic import PathLike, atomic_output, atomic_write_json, atomic_write_text, json_default
 
 

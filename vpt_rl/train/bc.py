@@ -37,12 +37,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from vpt_rl.actions import (
+    _JOINT_BUTTONS,
+    BUTTONS_ALL,
+    N_BUTTON_CLASSES,
+    N_CAMERA_CLASSES,
+    NULL_BUTTONS,
+    NULL_CAMERA,
+    env_to_agent,
+)
+from vpt_rl.atomic import atomic_torch_save, atomic_write_text
+from vpt_rl.checkpoint import build_policy, load_policy, save_policy
 from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
-from vpt_rl.atomic import atomic_torch_save, atomic_write_text
+from vpt_rl.model import action_log_prob, state_detach
 from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
@@ -54,18 +66,6 @@ from vpt_rl.train.runtime import (
     seed_everything,
     summary_writer,
 )
-import numpy as np
-from vpt_rl.model import action_log_prob, state_detach
-from vpt_rl.actions import (
-    _JOINT_BUTTONS,
-    BUTTONS_ALL,
-    env_to_agent,
-    N_BUTTON_CLASSES,
-    N_CAMERA_CLASSES,
-    NULL_BUTTONS,
-    NULL_CAMERA,
-)
-from vpt_rl.checkpoint import build_policy, load_policy, save_policy
 
 # behavioural_cloning.py constants (official demo), used as defaults
 OFFICIAL_LR = 0.000181

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from vpt_rl.actions import BUTTONS_ALL, undiscretize_camera
 from vpt_rl.atomic import atomic_write_text
+from vpt_rl.checkpoint import load_idm
 from vpt_rl.data.contractor import (
     ACTION_TO_KEY,
     ACTION_TO_MOUSE_BUTTON,
@@ -51,7 +52,6 @@ from vpt_rl.model import idm_argmax
 from vpt_rl.train.args import parse_args
 from vpt_rl.train.idm import camera_posterior_mean
 from vpt_rl.train.runtime import resolve_device
-from vpt_rl.checkpoint import load_idm
 
 MARKER_SUFFIX = ".label.json"
 LABEL_FORMAT_VERSION = 1
