@@ -60,9 +60,12 @@ from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
     all_reduce_mean,
     dist_env,
+    eval_mode,
     init_distributed,
     lr_at,
+    periodic_eval_and_save,
     resolve_device,
+    saved_train_state,
     seed_everything,
     summary_writer,
 )
@@ -170,36 +173,34 @@ def evaluate_bc(policy, segments: Sequence, seq_len: int, train_counts: tuple, m
         ``p_attack_sd`` (sd over frames of the probability of pressing attack), ``buttons_tv_spread`` (mean
         total-variation distance of each frame's button distribution from their average) and ``n_frames``.
     """
-    was_training = policy.training
-    policy.eval()
-    ds = SequenceDataset(segments, batch_size=1, seq_len=seq_len, skip_null=True, drop_agent_null=True,
-                         pack=True, epochs=1, shuffle=False)
-    prior_b = torch.as_tensor(prior_log_probs(train_counts[0]), dtype=torch.float32, device=device)
-    prior_c = torch.as_tensor(prior_log_probs(train_counts[1]), dtype=torch.float32, device=device)
-    maj_b, maj_c = int(np.argmax(train_counts[0])), int(np.argmax(train_counts[1]))
-    attack_classes = torch.as_tensor(_JOINT_BUTTONS[:, BUTTONS_ALL.index("attack")] == 1, device=device)
-    state = policy.initial_state(1, device=device)
-    nll, nll_m, ok_b, ok_c, ok, mj_b, mj_c, mj, p_attack, probs = [], [], [], [], [], [], [], [], [], []
-    n = 0
-    for batch in make_loader(ds):
-        m = batch["mask"][0].to(device)
-        logp, _, state = policy(batch["img"].to(device), batch["first"].to(device), state)
-        if not m.any():
-            continue
-        b, c = batch["buttons"][0].to(device)[m], batch["camera"][0].to(device)[m]
-        lb, lc = logp["buttons"][0][m].float(), logp["camera"][0][m].float()
-        nll.append(-action_log_prob({"buttons": lb, "camera": lc}, b, c))
-        nll_m.append(-(prior_b[b] + prior_c[c]))
-        pb, pc = lb.argmax(-1) == b, lc.argmax(-1) == c
-        ok_b.append(pb), ok_c.append(pc), ok.append(pb & pc)
-        mj_b.append(b == maj_b), mj_c.append(c == maj_c), mj.append((b == maj_b) & (c == maj_c))
-        prob = lb.exp()
-        p_attack.append(prob[:, attack_classes].sum(-1))
-        probs.append(prob)
-        n += int(m.sum())
-        if max_frames and n >= max_frames:
-            break
-    policy.train(was_training)
+    with eval_mode(policy):
+        ds = SequenceDataset(segments, batch_size=1, seq_len=seq_len, skip_null=True, drop_agent_null=True,
+                             pack=True, epochs=1, shuffle=False)
+        prior_b = torch.as_tensor(prior_log_probs(train_counts[0]), dtype=torch.float32, device=device)
+        prior_c = torch.as_tensor(prior_log_probs(train_counts[1]), dtype=torch.float32, device=device)
+        maj_b, maj_c = int(np.argmax(train_counts[0])), int(np.argmax(train_counts[1]))
+        attack_classes = torch.as_tensor(_JOINT_BUTTONS[:, BUTTONS_ALL.index("attack")] == 1, device=device)
+        state = policy.initial_state(1, device=device)
+        nll, nll_m, ok_b, ok_c, ok, mj_b, mj_c, mj, p_attack, probs = [], [], [], [], [], [], [], [], [], []
+        n = 0
+        for batch in make_loader(ds):
+            m = batch["mask"][0].to(device)
+            logp, _, state = policy(batch["img"].to(device), batch["first"].to(device), state)
+            if not m.any():
+                continue
+            b, c = batch["buttons"][0].to(device)[m], batch["camera"][0].to(device)[m]
+            lb, lc = logp["buttons"][0][m].float(), logp["camera"][0][m].float()
+            nll.append(-action_log_prob({"buttons": lb, "camera": lc}, b, c))
+            nll_m.append(-(prior_b[b] + prior_c[c]))
+            pb, pc = lb.argmax(-1) == b, lc.argmax(-1) == c
+            ok_b.append(pb), ok_c.append(pc), ok.append(pb & pc)
+            mj_b.append(b == maj_b), mj_c.append(c == maj_c), mj.append((b == maj_b) & (c == maj_c))
+            prob = lb.exp()
+            p_attack.append(prob[:, attack_classes].sum(-1))
+            probs.append(prob)
+            n += int(m.sum())
+            if max_frames and n >= max_frames:
+                break
     if n == 0:
         raise ValueError("no held-out BC frames could be read for evaluation")
     cat = lambda xs: torch.cat(xs).float()  # noqa: E731
@@ -298,15 +299,14 @@ def run_bc(args: Args):
     else:
         val_segs = []
 
-    step, state = 0, None
-    if args.resume and state_path.is_file() and weights_path.is_file():
-        policy = load_policy(str(model_path), str(weights_path), device=str(device))
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        step = int(state["step"])
-    else:
+    state = saved_train_state(state_path, weights_path) if args.resume else None  # resume after a kill
+    if state is None:
         policy = _build_policy(args, device)
         if args.prior_init and not args.init_model:
             init_policy_heads(policy, segments)  # the same on every rank: all ranks count all segments
+    else:
+        policy = load_policy(str(model_path), str(weights_path), device=str(device))
+    step = int(state["step"]) if state is not None else 0
     # the value head gets no BC gradient (as in the official demo); freeze it so DDP sees no unused params
     for p in policy.value_head.parameters():
         p.requires_grad_(False)
@@ -405,10 +405,7 @@ def run_bc(args: Args):
                                 "accuracy_camera": acc_c, "accuracy_joint": acc, "frames_per_s": fps})
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        if args.eval_every and step % args.eval_every == 0 and step < args.total_steps:
-            run_eval()
-        if args.save_every and step % args.save_every == 0 and step < args.total_steps:
-            save()
+        periodic_eval_and_save(step, args, run_eval, save)
     bar.close()
     save(run_eval())
     writer.close()

@@ -45,7 +45,15 @@ from vpt_rl.data.video import read_video_frames
 from vpt_rl.model import IDM_PRESETS, IDMNet, MotionStem, idm_argmax
 from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
-from vpt_rl.train.runtime import lr_at, resolve_device, seed_everything, summary_writer
+from vpt_rl.train.runtime import (
+    eval_mode,
+    lr_at,
+    periodic_eval_and_save,
+    resolve_device,
+    saved_train_state,
+    seed_everything,
+    summary_writer,
+)
 
 
 @dataclass
@@ -315,28 +323,26 @@ def mirror_batch(batch: dict, rows: torch.Tensor) -> dict:
 def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, device="cpu",
                  max_frames: Optional[int] = None, num_workers: int = 0) -> dict:
     """:func:`idm_metrics` of ``idm`` on every frame of ``segments`` (non-overlapping windows)."""
-    was_training = idm.training
-    idm.eval()
-    ds = SequenceDataset(segments, batch_size=batch_size, seq_len=seq_len, skip_null=False, pack=False,
-                         epochs=1, shuffle=False)
-    pb, tb, pc, td, pm = [], [], [], [], []
-    n = 0
-    for batch in make_loader(ds, num_workers=num_workers):
-        mask = batch["mask"]
-        if not mask.any():
-            continue
-        logp = idm(batch["img"].to(device))
-        b, c = idm_argmax(logp)
-        m = mask.numpy()
-        pb.append(b.cpu().numpy()[m])
-        pc.append(c.cpu().numpy()[m])
-        pm.append(camera_posterior_mean(logp["camera"]).cpu().numpy()[m])
-        tb.append(batch["idm_buttons"].numpy()[m])
-        td.append(batch["camera_deg"].numpy()[m])
-        n += int(m.sum())
-        if max_frames and n >= max_frames:
-            break
-    idm.train(was_training)
+    with eval_mode(idm):
+        ds = SequenceDataset(segments, batch_size=batch_size, seq_len=seq_len, skip_null=False, pack=False,
+                             epochs=1, shuffle=False)
+        pb, tb, pc, td, pm = [], [], [], [], []
+        n = 0
+        for batch in make_loader(ds, num_workers=num_workers):
+            mask = batch["mask"]
+            if not mask.any():
+                continue
+            logp = idm(batch["img"].to(device))
+            b, c = idm_argmax(logp)
+            m = mask.numpy()
+            pb.append(b.cpu().numpy()[m])
+            pc.append(c.cpu().numpy()[m])
+            pm.append(camera_posterior_mean(logp["camera"]).cpu().numpy()[m])
+            tb.append(batch["idm_buttons"].numpy()[m])
+            td.append(batch["camera_deg"].numpy()[m])
+            n += int(m.sum())
+            if max_frames and n >= max_frames:
+                break
     if n == 0:
         raise ValueError("no held-out frames could be read for evaluation")
     return idm_metrics(np.concatenate(pb), np.concatenate(tb), np.concatenate(pc), np.concatenate(td),
@@ -403,14 +409,12 @@ def train_idm(args: Args) -> Path:
     if not train_segs:
         raise ValueError(f"no labelled segments found under {args.data}")
 
-    step = 0
-    if args.resume and state_path.is_file() and weights_path.is_file():
+    state = saved_train_state(state_path, weights_path) if args.resume else None
+    step = int(state["step"]) if state is not None else 0
+    if state is not None:
         idm = load_idm(str(model_path), str(weights_path), device=str(device))
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        step = int(state["step"])
     else:
         idm = _build_idm(args, device)
-        state = None
         if args.prior_init and not args.init_model:
             init_idm_heads(idm, train_segs)
     motion_aux = args.motion_aux if idm.motion is not None else 0.0
@@ -503,10 +507,7 @@ def train_idm(args: Args) -> Path:
         writer.add_scalar("train/frames_per_s", frames / max(time.time() - t0, 1e-9), step)
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        if args.eval_every and step % args.eval_every == 0 and step < args.total_steps:
-            run_eval()
-        if args.save_every and step % args.save_every == 0 and step < args.total_steps:
-            save()
+        periodic_eval_and_save(step, args, run_eval, save)
     bar.close()
     final = run_eval()
     save(final)

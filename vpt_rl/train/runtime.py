@@ -2,11 +2,12 @@
 torch.distributed (torchrun) helpers."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -56,6 +57,35 @@ class _NullWriter:
 
     def close(self):
         pass
+
+
+def saved_train_state(state_path: Union[str, Path], weights_path: Union[str, Path]) -> Optional[dict]:
+    """The ``{"step", "optimizer"}`` a training run saved beside its weights, to resume from; ``None`` unless
+    both files exist (a run killed before its first checkpoint starts over). Read with ``weights_only=True``."""
+    if not (Path(state_path).is_file() and Path(weights_path).is_file()):
+        return None
+    return torch.load(state_path, map_location="cpu", weights_only=True)
+
+
+@contextlib.contextmanager
+def eval_mode(net: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``net.eval()`` inside the block; the train/eval mode it had is restored after (also on error)."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
+
+
+def periodic_eval_and_save(step: int, args, run_eval: Callable[[], Any], save: Callable[[], Any]) -> None:
+    """The periodic work after training step ``step``: ``run_eval()`` every ``args.eval_every`` steps and
+    ``save()`` every ``args.save_every`` (0: never). The last step is left to the caller, which evaluates
+    and saves once at the end."""
+    if args.eval_every and step % args.eval_every == 0 and step < args.total_steps:
+        run_eval()
+    if args.save_every and step % args.save_every == 0 and step < args.total_steps:
+        save()
 
 
 # Distributed (torchrun) helpers: torch.distributed, nothing home-made
