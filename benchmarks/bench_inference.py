@@ -33,17 +33,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import multiprocessing as mp
 import os
 import platform
 import resource
-import tempfile
 import time
 from dataclasses import dataclass
 
 import torch
 
+from vpt_rl.atomic import atomic_write_json
 from vpt_rl.checkpoint import build_policy
 from vpt_rl.model import IDMNet, PolicyNet
 
@@ -215,11 +214,7 @@ def main() -> None:
         "rows": rows,
         "load_average": os.getloadavg(),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.out)), suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, result)
     print(f"\nwrote {args.out}")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from stable_baselines3 import PPO
 
+from vpt_rl.atomic import atomic_write_json
 from vpt_rl.checkpoint import build_policy
 from vpt_rl.model import POLICY_PRESETS
 from vpt_rl.policies.sb3 import N_LOGITS, VPTPPO, VPTPolicy, VPTRolloutBuffer, VPTStates, make_vpt_vec_env
@@ -178,11 +179,7 @@ def main(argv=None) -> int:
         if "tiny" in res["vpt"]:
             head["tiny_vs_sb3_cnn_throughput_ratio"] = round(res["vpt"]["tiny"]["iteration_steps_per_s"] / res["sb3_cnn"]["iteration_steps_per_s"], 3)
     res["headline"] = head
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    tmp = args.out + ".partial.json"
-    with open(tmp, "w") as f:
-        json.dump(res, f, indent=1)
-    os.replace(tmp, args.out)
+    atomic_write_json(args.out, res, indent=1)
     print("bench_sb3 " + " ".join(f"{k}={v}" for k, v in head.items()))
     return 0
 
