@@ -1,12 +1,13 @@
 """Shared test helpers: where the fixtures live (``tests/fixtures``, see its README), single-thread torch for
 reproducible numbers, and the memory-task env of the SB3 tests."""
-import os
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+
+from vpt_rl.envs.minelite.env import MineLiteEnv
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES_ROOT = Path(__file__).resolve().parent / "fixtures"
@@ -31,6 +32,14 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"official fixtures not found at {FIXTURES}: the clone is incomplete (tests/fixtures is tracked)")
     return FIXTURES
+
+
+def flat_minelite(ground: int = 10):
+    """A reset 24x32x24 MineLite world with flat ground at height ``ground``, facing yaw 0, no step limit (the
+    mining and crafting tests)."""
+    env = MineLiteEnv(world_size=(24, 32, 24), max_steps=None)
+    env.reset(seed=0, options={"flat": True, "ground": ground, "yaw": 0.0})
+    return env
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from conftest import flat_minelite
 from vpt_rl.envs.minelite import world as W
-from vpt_rl.envs.minelite.env import MineLiteEnv
 from vpt_rl.envs.minelite.items import RECIPES, recipes_for_screen
 from vpt_rl.envs.minelite.screens import Screen
 
@@ -12,9 +12,7 @@ GROUND = 10
 
 @pytest.fixture()
 def env():
-    e = MineLiteEnv(world_size=(24, 32, 24), max_steps=None)
-    e.reset(seed=0, options={"flat": True, "ground": GROUND, "yaw": 0.0})
-    return e
+    return flat_minelite(GROUND)
 
 
 def _move_cursor_to(env, x, y):
