@@ -2,7 +2,8 @@
 
 Modules: ``env`` (``MineLiteEnv``, registered as ``vpt_rl/MineLite-v0``, and its privileged-state API),
 ``world`` (block ids and terrain), ``items`` (item names, tools, recipes), ``inventory``, ``screens``
-(GUI screens and crafting), ``render`` (numba raycaster, HUD, GUI). ``expert`` holds a scripted expert.
+(GUI screens and crafting), ``render`` (numba raycaster), ``hud`` (HUD and GUI overlays). ``expert`` holds a
+scripted expert.
 
 Importing costs about 0.2 s; numba compiles the raycaster on the first render (cached on disk after that).
 """

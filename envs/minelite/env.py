@@ -97,7 +97,8 @@ from gymnasium import spaces
 from vpt_rl.envs.minelite import world as W
 from vpt_rl.envs.minelite.inventory import Inventory
 from vpt_rl.envs.minelite.items import ITEM_NAMES, ITEMS, MINERL_ITEM_NAMES, N_HOTBAR, N_MINERL_ITEMS, minerl_index
-from vpt_rl.envs.minelite.render import CRACKS, SKY_HORIZON, SKY_TOP, TEXTURES, VOID, Hud, pick_block, render_world
+from vpt_rl.envs.minelite.hud import Hud
+from vpt_rl.envs.minelite.render import CRACKS, SKY_HORIZON, SKY_TOP, TEXTURES, VOID, pick_block, render_world
 from vpt_rl.envs.minelite.screens import DEG_PER_PIXEL, Screen, can_craft, craft
 
 # MineRL 1.0's action keys (sorted as MineRL lists them); all but camera are Discrete(2).
