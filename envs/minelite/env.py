@@ -73,7 +73,7 @@ Example (a hand-written policy reading the privileged state):
     >>> obs, r, term, trunc, info = env.step(a)
     >>> round(game.player.pitch, 1), obs["pov"].shape, info["isGuiOpen"]
     (30.0, (128, 128, 3), False)
-    >>> game.target_block() is None or game.world.blocks[game.target_block()] != W.AIR
+    >>> game.target_block() is None or bool(game.world.blocks[game.target_block()] != W.AIR)
     True
     >>> a = {"inventory": 1}; _ = env.step(a); game.gui.kind   # open the inventory screen
     'inventory'
@@ -694,19 +694,17 @@ class MineLiteEnv(gym.Env):
         md = ITEMS[held].max_damage
         dmg = int(inv.damage[self.selected_slot]) if md > 0 else 0
         i64 = np.int64
-        # inventory and equipment arrays are rebuilt only when they change (they are never written in place)
-        ckey = (id(inv), inv.version, held, dmg)
+        # the per-item counts are recomputed only when the inventory changes; the arrays are new on every call,
+        # so no two observations share an object (a caller may keep or modify what it was given)
+        ckey = (id(inv), inv.version)
         if self._obs_cache is None or self._obs_cache[0] != ckey:
             counts = inv.counts_by_name()
-            inventory = {n: np.array(counts.get(n, 0), dtype=i64) for n in self._inv_names}
-            equipped = {s: {"damage": np.array(0, i64), "maxDamage": np.array(0, i64), "type": _AIR_INDEX}
-                        for s in EQUIP_SLOTS}
-            equipped["mainhand"] = {"damage": np.array(dmg, i64), "maxDamage": np.array(md, i64),
-                                    "type": np.int64(minerl_index(held))}
-            self._obs_cache = (ckey, inventory, equipped)
-        _, inventory, equipped = self._obs_cache
-        inventory = dict(inventory)
-        equipped = {s: dict(v) for s, v in equipped.items()}
+            self._obs_cache = (ckey, [counts.get(n, 0) for n in self._inv_names])
+        inventory = {n: np.array(c, dtype=i64) for n, c in zip(self._inv_names, self._obs_cache[1])}
+        equipped = {s: {"damage": np.array(0, i64), "maxDamage": np.array(0, i64), "type": _AIR_INDEX}
+                    for s in EQUIP_SLOTS}
+        equipped["mainhand"] = {"damage": np.array(dmg, i64), "maxDamage": np.array(md, i64),
+                                "type": np.int64(minerl_index(held))}
         x, y, z = (float(v) for v in p.pos)
         ex = p.eye_pos
         X, Y, Z = self.world.blocks.shape
