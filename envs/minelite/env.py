@@ -291,15 +291,20 @@ class MineLiteEnv(gym.Env):
 
         ``options``: ``{"flat": True}`` builds ``world.flat_world`` (grass at y = ``options.get("ground", 10)``,
         no trees or ores) instead of the procedural terrain; ``{"yaw": deg, "pitch": deg}`` sets the spawn view
-        (default: random yaw, pitch 0).
+        (default: random yaw, pitch 0); ``{"fov": deg}`` sets the vertical field of view from now on.
         """
         if seed is None and self._init_seed is not None:
             seed, self._init_seed = self._init_seed, None
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options) - {"flat", "ground", "yaw", "pitch"}
+        unknown = set(options) - {"flat", "ground", "yaw", "pitch", "fov"}
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; expected 'flat', 'ground', 'yaw', 'pitch'")
+            raise ValueError(f"unknown reset options {sorted(unknown)}; expected 'flat', 'ground', 'yaw', 'pitch', 'fov'")
+        if "fov" in options:  # the MineRL view draws the field of view per episode, as MineRL does
+            fov = float(options["fov"])
+            if not 1.0 <= fov <= 170.0:
+                raise ValueError(f"reset option fov={options['fov']!r} out of range; expected 1..170 degrees")
+            self.fov, self._tan_half, self._view_key = fov, math.tan(math.radians(fov) / 2.0), None
         world_seed = int(self.np_random.integers(0, 2**31 - 1))
         if options.get("flat", False):
             self.world = W.flat_world(self.world_size, int(options.get("ground", 10)), world_seed)
