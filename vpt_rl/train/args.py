@@ -111,7 +111,7 @@ def check_paths(name: str, paths: Union[None, str, Sequence[str]]) -> None:
             raise ValueError(f"{name}: no .mp4 video under the folder {path!r}")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends ``(default: X)`` only where the help text does not already say what the default is and there
     is a default to show."""
 
@@ -151,7 +151,7 @@ def parse_args(cls, argv: Optional[Sequence[str]] = None, description: Optional[
     docs = _field_docs(cls)
     parser = argparse.ArgumentParser(prog=prog,
                                      description=(description or (cls.__doc__ or "").strip()).replace("%", "%%"),
-                                     formatter_class=_HelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--threads", type=int, default=0,
                         help="torch intra-op threads for this process (0, the default: torch's own choice)")
     positional = []

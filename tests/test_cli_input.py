@@ -1,5 +1,6 @@
-"""The training commands (train-idm, train-bc, label) refuse bad input before any work: the Args classes when they
-are built, and on the command line with one ``vpt-rl <command>: error: ...`` line and exit code 2."""
+"""Commands refuse bad input before any work, with one ``vpt-rl <command>: error: ...`` line and exit code 2
+(train-idm, train-bc and label also when their Args are built in Python), and the command line is consistent:
+usage lines name the command, each default shows once, ``--threads``, ``vpt-rl --version``."""
 import os
 import re
 import subprocess
@@ -8,6 +9,9 @@ import sys
 import pytest
 import torch
 
+import vpt_rl
+from vpt_rl import cli
+from vpt_rl.commands import record
 from vpt_rl.train import bc, idm, label
 from vpt_rl.train.args import parse_args
 
@@ -102,3 +106,22 @@ def test_threads_sets_torch_intra_op_threads_only_when_given(data):
         assert torch.get_num_threads() == want
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("flag,value,expected", [
+    ("--max-ticks", "0", "vpt-rl record: error: --max-ticks must be a tick limit >= 1, got 0"),
+    ("--segment-ticks", "0", "vpt-rl record: error: --segment-ticks must be in 1..6000 (5 minutes), got 0"),
+])
+def test_record_refuses_a_zero_tick_limit_before_recording(tmp_path, capsys, flag, value, expected):
+    out = tmp_path / "rec"
+    with pytest.raises(SystemExit) as exit_:
+        record.main(["--episodes", "1", "--out", str(out), flag, value, "--no-progress"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == expected
+    assert not out.exists()
+
+
+def test_version_prints_the_package_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == f"vpt-rl {vpt_rl.__version__}\n"
+    assert cli.main(["-V"]) == 0 and capsys.readouterr().out.startswith("vpt-rl ")
