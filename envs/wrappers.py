@@ -351,6 +351,21 @@ class EpisodeStats(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, reward, terminated, truncated, info
 
 
+def check_step_limit(max_steps: Any, name: str = "max_steps") -> Optional[int]:
+    """``None`` or a whole number of steps >= 1 as an ``int``; a float is accepted only when whole (``1e4``), so
+    that ``2.5`` is refused instead of silently becoming 2.
+
+    :raises ValueError: naming ``name``, the value and what is expected.
+    """
+    if max_steps is None:
+        return None
+    whole = (isinstance(max_steps, (int, float, np.integer, np.floating)) and not isinstance(max_steps, bool)
+             and float(max_steps).is_integer())
+    if not whole or max_steps < 1:
+        raise ValueError(f"{name} must be a whole number of steps >= 1 or None, got {max_steps!r}")
+    return int(max_steps)
+
+
 def make_vpt_env(
     env_id: Union[str, gym.Env],
     *,
@@ -367,7 +382,8 @@ def make_vpt_env(
         ``"vpt_rl/MineRL-BasaltFindCave-v0"``, ...) or an already built MineRL-style Gymnasium env.
     :param reward: ``"techtree"`` (paper, default), ``"obtain_diamond"`` (MineRL 0.4 once-per-item), a table
         mapping, or ``None`` / ``"env"`` to keep the env's own reward.
-    :param max_steps: episode step limit (Gymnasium ``TimeLimit``, truncation); ``None`` keeps the env's.
+    :param max_steps: episode step limit (Gymnasium ``TimeLimit``, truncation), a whole number >= 1; ``None`` keeps
+        the env's.
     :param keep_keys: observation keys to keep besides ``pov`` (``True`` = all), e.g. ``("inventory",)``.
     :param size: ``(height, width)`` of ``pov``; VPT's networks need 128x128.
     :param flat_info: see :class:`EpisodeStats`.
@@ -378,17 +394,16 @@ def make_vpt_env(
         from stable_baselines3.common.env_util import make_vec_env
         venv = make_vec_env(lambda: make_vpt_env("vpt_rl/MineLite-v0", max_steps=2000), n_envs=4)
     """
+    max_steps = check_step_limit(max_steps)
     if isinstance(env_id, gym.Env):
         if env_kwargs:
             raise ValueError(f"env_kwargs {sorted(env_kwargs)} given with an env instance; pass them when building it")
         env = env_id
         if max_steps is not None:
-            env = gym.wrappers.TimeLimit(env, max_episode_steps=int(max_steps))
+            env = gym.wrappers.TimeLimit(env, max_episode_steps=max_steps)
     elif isinstance(env_id, str):
         if max_steps is not None:
-            if int(max_steps) < 1:
-                raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
-            env_kwargs["max_episode_steps"] = int(max_steps)
+            env_kwargs["max_episode_steps"] = max_steps
         env = gym.make(env_id, **env_kwargs)
     else:
         raise TypeError(f"env_id must be a Gymnasium id or a gymnasium.Env, got {env_id!r}")

@@ -315,6 +315,14 @@ def test_bad_camera_shape_and_button_value():
         A.env_to_agent({"attack": 2})
 
 
+@pytest.mark.parametrize("convert", [A.env_to_agent, A.env_to_factored, lambda a: A.env_to_agent_batch([a])])
+def test_none_values_are_refused_not_read_as_no_move_or_no_press(convert):
+    with pytest.raises(ValueError, match=r"'camera' must hold 2 values \[pitch, yaw\] in degrees, got None"):
+        convert({"camera": None})
+    with pytest.raises(ValueError, match="'jump' must be 0 or 1, got None"):
+        convert({"jump": None})
+
+
 @pytest.mark.parametrize("b,c,match", [(8641, 0, "8641"), (-1, 0, "-1"), (0, 121, "121"), (0, -5, "-5")])
 def test_out_of_range_indices_name_the_value(b, c, match):
     with pytest.raises(ValueError, match=match):

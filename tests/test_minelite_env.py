@@ -159,6 +159,8 @@ def test_constructor_seed_fixes_first_world():
     ({"camera": np.array([0.0, 200.0])}, ValueError, r"\[-180, 180\]"),
     ({"attack": 2}, ValueError, "0 or 1"),
     ({"attack": np.array([1, 0])}, ValueError, "scalar"),
+    ({"camera": None}, ValueError, r"action\['camera'\] must be 2 numbers \[pitch, yaw\] in degrees, got None"),
+    ({"attack": None}, ValueError, r"action\['attack'\] must be a scalar 0 or 1, got None"),
     ([1, 0, 1], TypeError, "dict"),
 ])
 def test_bad_actions_raise_clear_errors(action, err, match):
@@ -175,6 +177,10 @@ def test_bad_constructor_arguments_raise():
         MineLiteEnv(world_size=(8, 8, 8))
     with pytest.raises(ValueError, match="max_steps"):
         MineLiteEnv(max_steps=0)
+    for bad in (2.5, True, "3", float("nan")):  # not a whole number of steps: refused, not rounded
+        with pytest.raises(ValueError, match=f"max_steps must be a whole number of steps >= 1 or None, got {bad!r}"):
+            MineLiteEnv(max_steps=bad, **SMALL)
+    assert MineLiteEnv(max_steps=1e3, **SMALL).max_steps == 1000  # a whole float (from JSON, say) is fine
     with pytest.raises(ValueError, match="reset options"):
         MineLiteEnv(**SMALL).reset(options={"lava": True})
 

@@ -1,4 +1,5 @@
 """VPT wrappers, each alone on a small fake MineRL-style env, and the make_vpt_env stack (also vectorised)."""
+import re
 import warnings
 
 import cv2
@@ -283,6 +284,13 @@ def test_make_vpt_env_options():
         make_vpt_env(42)
     with pytest.raises(ValueError, match="max_steps"):
         make_vpt_env("vpt_rl/MineRL-HumanSurvival-v0", max_steps=0)
+    for bad in (2.5, False, "10"):  # refused, not rounded to 2 / read as 0 / parsed
+        with pytest.raises(ValueError, match=re.escape(f"max_steps must be a whole number of steps >= 1 or None, "
+                                                       f"got {bad!r}")):
+            make_vpt_env(MINELITE, max_steps=bad, **SMALL_WORLD)
+        with pytest.raises(ValueError, match="max_steps must be a whole number"):
+            make_vpt_env(FakeMineEnv(script=[{}] * 5), max_steps=bad)
+    assert make_vpt_env(MINELITE, max_steps=3.0, **SMALL_WORLD).spec.max_episode_steps == 3
 
 
 def _check_env_no_warnings(env):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from vpt_rl import __version__
+
 # name -> (module, one-line help)
 COMMANDS = {
     "demo": ("vpt_rl.commands.demo", "roll a VPT policy checkpoint on random frames or a video, printing MineRL actions"),
@@ -26,7 +28,7 @@ COMMANDS = {
 
 def _usage() -> str:
     width = max(len(n) for n in COMMANDS)
-    lines = ["usage: vpt-rl <command> [options]", "", "commands:"]
+    lines = ["usage: vpt-rl <command> [options]  |  vpt-rl --version", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run `vpt-rl <command> --help` for the options of one command."]
     return "\n".join(lines)
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"vpt-rl {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

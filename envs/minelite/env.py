@@ -8,8 +8,8 @@ Actions: MineRL 1.0 HumanControl's Dict: 23 ``Discrete(2)`` keys (``ESC``, ``att
 ``forward``, ``hotbar.1``..``hotbar.9``, ``inventory``, ``jump``, ``left``, ``pickItem``, ``right``,
 ``sneak``, ``sprint``, ``swapHands``, ``use``) and ``camera`` ``Box(-180, 180, (2,), float32)`` =
 [pitch delta, yaw delta] degrees; positive pitch looks down, positive yaw turns right. Keys missing from
-an action dict count as 0; unknown keys, wrong shapes, non-0/1 buttons and non-finite or out-of-range
-camera values raise ``ValueError``/``TypeError``. ``pickItem`` and ``swapHands`` do nothing; ``drop``
+an action dict count as 0; unknown keys, wrong shapes, non-0/1 buttons, a ``None`` value and non-finite or
+out-of-range camera values raise ``ValueError``/``TypeError``. ``pickItem`` and ``swapHands`` do nothing; ``drop``
 throws away one of the held item (dropped items vanish); ``ESC`` only closes screens.
 
 Observations (MineRL 1.0 HumanSurvival names, dtypes and bounds; counters are not modelled):
@@ -95,11 +95,12 @@ import numpy as np
 from gymnasium import spaces
 
 from vpt_rl.envs.minelite import world as W
+from vpt_rl.envs.minelite.hud import Hud
 from vpt_rl.envs.minelite.inventory import Inventory
 from vpt_rl.envs.minelite.items import ITEM_NAMES, ITEMS, MINERL_ITEM_NAMES, N_HOTBAR, N_MINERL_ITEMS, minerl_index
-from vpt_rl.envs.minelite.hud import Hud
 from vpt_rl.envs.minelite.render import CRACKS, SKY_HORIZON, SKY_TOP, TEXTURES, VOID, pick_block, render_world
 from vpt_rl.envs.minelite.screens import DEG_PER_PIXEL, Screen, can_craft, craft
+from vpt_rl.envs.wrappers import check_step_limit
 
 # MineRL 1.0's action keys (sorted as MineRL lists them); all but camera are Discrete(2).
 BUTTON_KEYS = ("ESC", "attack", "back", "drop", "forward", "hotbar.1", "hotbar.2", "hotbar.3", "hotbar.4",
@@ -210,8 +211,6 @@ class MineLiteEnv(gym.Env):
         X, Y, Z = self.world_size
         if X < 16 or Z < 16 or Y < 24:
             raise ValueError(f"world_size {world_size!r} too small; expected X, Z >= 16 and Y >= 24")
-        if max_steps is not None and int(max_steps) <= 0:
-            raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
         if not 1.0 <= float(fov) <= 170.0:
             raise ValueError(f"fov {fov!r} out of range; expected 1..170 degrees")
         if aspect is not None and not float(aspect) > 0:
@@ -222,7 +221,7 @@ class MineLiteEnv(gym.Env):
             raise ValueError(f"mining_speed must be positive, got {mining_speed!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} not supported; expected None or 'rgb_array'")
-        self.max_steps = None if max_steps is None else int(max_steps)
+        self.max_steps = check_step_limit(max_steps)
         self.fov = float(fov)
         self.aspect = 16.0 / 9.0 if aspect is None else float(aspect)
         self.view_distance = float(view_distance)
@@ -475,10 +474,13 @@ class MineLiteEnv(gym.Env):
             if iv != 0 and iv != 1:
                 raise ValueError(f"action[{k!r}] must be 0 or 1, got {v!r}")
             keys[k] = iv
-        cam = action.get("camera")
-        if cam is None:
+        if "camera" not in action:
             cam = np.zeros(2)
         else:
+            cam = action["camera"]
+            if cam is None:  # not a missing key (no turn): a value that was never filled in
+                raise ValueError("action['camera'] must be 2 numbers [pitch, yaw] in degrees, got None; leave the "
+                                 "key out for no camera move")
             try:
                 cam = np.asarray(cam, dtype=np.float64)
             except (TypeError, ValueError):

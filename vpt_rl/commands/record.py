@@ -92,6 +92,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
     if not 0.0 <= args.camera_noise <= 1.0:
         p.error(f"--camera-noise must be a probability in [0, 1], got {args.camera_noise}")
+    if args.max_ticks < 1:
+        p.error(f"--max-ticks must be a tick limit >= 1, got {args.max_ticks}")
+    if not 1 <= args.segment_ticks <= SEGMENT_TICKS:
+        p.error(f"--segment-ticks must be in 1..{SEGMENT_TICKS} (5 minutes), got {args.segment_ticks}")
     try:
         resolution = parse_resolution(args.resolution)
         env_kwargs = {} if args.world_size is None else {"world_size": parse_world_size(args.world_size)}

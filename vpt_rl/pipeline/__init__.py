@@ -42,7 +42,7 @@ from vpt_rl.pipeline.cli import build_parser, main
 
 # The private helpers of the single-module vpt_rl.pipeline, under their old names (tests use some).
 from vpt_rl.pipeline.config import _coerce  # noqa: F401
-from vpt_rl.pipeline.config import BC_LABELS, PRESETS, PipelineConfig, parse_set_items, resolve_config
+from vpt_rl.pipeline.config import BC_LABELS, PRESETS, PipelineConfig, check_knob, parse_set_items, resolve_config
 from vpt_rl.pipeline.engine import (  # noqa: F401
     BACKEND_STAGES,
     BACKENDS,
@@ -57,6 +57,7 @@ from vpt_rl.pipeline.engine import (  # noqa: F401
     StageFn,
     _config_diff,
     _prepare_dir,
+    check_run,
     marker_path,
     parse_stages,
     read_marker,
@@ -107,6 +108,7 @@ __all__ = [
     "BC_LABELS",
     "PRESETS",
     "PipelineConfig",
+    "check_knob",
     "parse_set_items",
     "resolve_config",
     "BACKEND_STAGES",
@@ -120,6 +122,7 @@ __all__ = [
     "Stage",
     "StageContext",
     "StageFn",
+    "check_run",
     "marker_path",
     "parse_stages",
     "read_marker",

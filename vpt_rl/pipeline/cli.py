@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 
 from vpt_rl.pipeline.config import PRESETS, PipelineConfig, parse_set_items
-from vpt_rl.pipeline.engine import BACKENDS, STAGE_ORDER, run_pipeline
+from vpt_rl.pipeline.engine import BACKENDS, STAGE_ORDER, check_run, run_pipeline
 from vpt_rl.pipeline.files import PipelineError
 
 DESCRIPTION = "`vpt-rl pipeline`: the whole VPT recipe end to end on MineLite, and random init vs pretrained."
@@ -37,9 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``vpt-rl pipeline``."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads}: expected a number of threads >= 1 (0: torch's choice)")
     try:
         cfg = PRESETS[args.preset].replace(**parse_set_items(args.set))
+        if not args.list_knobs:  # every knob, the stages and the seed, before the first stage runs
+            check_run(cfg, args.stages, args.backend, args.seed)
     except ValueError as e:
         print(f"vpt-rl pipeline: {e}", file=sys.stderr)
         return 2

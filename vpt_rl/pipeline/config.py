@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Sequence
 
+from vpt_rl.model import IDM_PRESETS, POLICY_PRESETS
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -99,12 +101,68 @@ class PipelineConfig:
     """envs batched through the policy during evaluation"""
 
     def replace(self, **changes: Any) -> "PipelineConfig":
-        """A copy with some knobs changed; unknown names and wrong types raise ``ValueError``."""
+        """A copy with some knobs changed; unknown names, wrong types and values out of range raise
+        ``ValueError``."""
         return dataclasses.replace(self, **_coerce(changes))
+
+    def validate(self) -> "PipelineConfig":
+        """Check every knob and how they fit together; returns ``self``.
+
+        :func:`~vpt_rl.pipeline.run_pipeline` calls this before the first stage, so that a bad value fails
+        at once rather than when its stage is reached hours later (a config built directly, without
+        :meth:`replace`, is only checked here).
+
+        :raises ValueError: naming the first bad knob, its value and what is expected.
+        """
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            default = getattr(PipelineConfig, f.name)
+            if type(value) is not type(default) and not (isinstance(default, float) and type(value) is int):
+                raise ValueError(f"pipeline knob {f.name}={value!r}: expected a {type(default).__name__}")
+            check_knob(f.name, value)
+        if self.n_labelled >= self.episodes:
+            raise ValueError(f"pipeline knobs n_labelled={self.n_labelled}, episodes={self.episodes}: expected "
+                             "n_labelled < episodes (the split keeps at least one episode as unlabelled video)")
+        if self.rl_n_envs * self.rl_n_steps < 2:
+            raise ValueError(f"pipeline knobs rl_n_envs={self.rl_n_envs}, rl_n_steps={self.rl_n_steps}: expected "
+                             "a rollout of rl_n_envs * rl_n_steps >= 2 steps (PPO normalises advantages over it)")
+        return self
 
 
 BC_LABELS = ("idm", "true")
 """values of :attr:`PipelineConfig.bc_labels`"""
+
+# The range of each knob (checked by PipelineConfig.replace as --set parses, and by PipelineConfig.validate).
+_COUNTS = ("episodes", "episode_ticks", "n_labelled", "idm_steps", "idm_batch", "label_batch", "bc_steps", "bc_batch",
+           "bc_seq_len", "ft_frames", "rl_steps", "rl_n_envs", "rl_n_steps", "rl_max_ticks", "eval_episodes",
+           "eval_max_ticks", "eval_batch")
+_RATES = ("idm_lr", "bc_lr", "ft_lr", "rl_lr")
+_PROBABILITIES = ("expert_epsilon", "label_camera_noise", "video_camera_noise", "bc_min_confidence")
+_CHOICES = {"idm_preset": tuple(IDM_PRESETS), "policy_preset": tuple(POLICY_PRESETS), "bc_labels": BC_LABELS}
+
+
+def check_knob(key: str, value: Any) -> None:
+    """Raise ``ValueError`` naming the knob, the value and what is expected when ``value`` is out of range."""
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key in _COUNTS and value < 1:
+        expected = "a count >= 1"
+    elif key in _RATES and not value > 0:
+        expected = "a learning rate > 0"
+    elif key in _PROBABILITIES and not 0 <= value <= 1:
+        expected = "a probability in [0, 1]"
+    elif key in _CHOICES and value not in _CHOICES[key]:
+        expected = "one of " + ", ".join(_CHOICES[key])
+    elif key == "world_size" and value < 16:
+        expected = ">= 16 (MineLite's smallest world)"
+    elif key == "resolution" and not (8 <= value <= 4096 and value % 2 == 0):
+        expected = "an even number of pixels in [8, 4096] (MineLite's range; mp4 needs even sides)"
+    elif key == "idm_seq_len" and (value < 0 or value == 1):
+        expected = "0 (the IDM preset's timesteps) or a window of >= 2 frames"
+    elif numeric and not value >= 0:  # also NaN, which fails every comparison
+        expected = "a value >= 0"
+    else:
+        return
+    raise ValueError(f"pipeline knob {key}={value!r}: expected {expected}")
 
 
 def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
@@ -129,14 +187,7 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
             value = float(value)
         if not isinstance(value, typ) or isinstance(value, bool) != isinstance(default, bool):
             raise ValueError(f"pipeline knob {key}={value!r}: expected a {typ.__name__}")
-        if typ in (int, float) and not isinstance(value, bool) and value < 0:
-            raise ValueError(f"pipeline knob {key}={value!r}: expected a value >= 0")
-        if key in ("label_camera_noise", "video_camera_noise", "bc_min_confidence", "expert_epsilon") and value > 1:
-            raise ValueError(f"pipeline knob {key}={value!r}: expected a probability in [0, 1]")
-        if key == "bc_labels" and value not in BC_LABELS:
-            raise ValueError(f"pipeline knob bc_labels={value!r}: expected one of {', '.join(BC_LABELS)}")
-        if key == "world_size" and value < 16:
-            raise ValueError(f"pipeline knob world_size={value!r}: expected >= 16 (MineLite's smallest world)")
+        check_knob(key, value)
         out[key] = value
     return out
 

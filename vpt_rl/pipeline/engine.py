@@ -219,6 +219,20 @@ def parse_stages(spec: Optional[str | Sequence[str]]) -> List[str]:
     return [s for s in STAGE_ORDER if s in names]
 
 
+def check_run(cfg: PipelineConfig, stages: Optional[str | Sequence[str]], backend: str, seed: int) -> List[str]:
+    """Check everything a run is given before its first stage (every knob, the stages, the backend, the
+    seed); returns the selected stages in pipeline order.
+
+    :raises ValueError: naming the first bad setting, its value and what is expected.
+    """
+    cfg.validate()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed {seed!r}: expected an integer >= 0 (episode i records world seed + i)")
+    return parse_stages(stages)
+
+
 def _check_inputs(out: Path, stage: Stage, ctx: StageContext) -> None:
     """Raise :class:`PipelineError` unless every stage ``stage`` reads from is done with this configuration."""
     for dep in stage.inputs:
@@ -258,14 +272,12 @@ def run_pipeline(
     :param stage_fns: stage name -> function replacing the built-in one (tests, experiments).
     """
     cfg = resolve_config(preset, overrides)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r}: expected 'sb3' or 'sf'")
+    selected = check_run(cfg, stages, backend, seed)
     fns = dict(STAGES)
     for name, fn in (stage_fns or {}).items():
         if name not in STAGES:
             raise ValueError(f"stage_fns: unknown stage {name!r}; expected one of: {', '.join(STAGE_ORDER)}")
         fns[name] = fn
-    selected = parse_stages(stages)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -55,7 +55,8 @@ from vpt_rl.checkpoint import build_policy, load_policy, save_policy
 from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
 from vpt_rl.model import action_log_prob, state_detach
-from vpt_rl.train.args import RunArgs, parse_args
+from vpt_rl.model_config import POLICY_PRESETS
+from vpt_rl.train.args import TRAINING_INPUTS, RunArgs, check_ranges, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
     all_reduce_mean,
@@ -139,6 +140,19 @@ class Args(RunArgs):
     """checkpoint, metrics.json and TensorBoard folder"""
     progress: bool = True
     """show a tqdm progress bar (rank 0)"""
+
+    def validate(self) -> None:
+        super().validate()
+        check_ranges(self, count=("seq_len", "batch_size", "total_steps", "eval_max_frames", "log_every",
+                                  "max_segment_frames"),
+                     non_negative=("weight_decay", "warmup_steps", "max_grad_norm", "eval_every", "save_every"),
+                     positive=("lr", "temperature"), fraction=("val_fraction",),
+                     probability=("min_lr_ratio", "min_label_confidence"))
+        if not self.init_model and self.preset not in POLICY_PRESETS:
+            raise ValueError(f"preset {self.preset!r} is not a policy preset; expected one of "
+                             f"{', '.join(POLICY_PRESETS)}")
+        if not self.data:
+            raise ValueError("training a policy needs at least one data folder, mp4 or index JSON (args.data is empty)")
 
 
 def bc_loss(logp: dict, buttons: torch.Tensor, camera: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -416,7 +430,7 @@ def run_bc(args: Args):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(Args, argv)
+    args = parse_args(Args, argv, prog="vpt-rl train-bc", paths=TRAINING_INPUTS)
     path = train_bc(args)
 
     if dist_env()[0] == 0:

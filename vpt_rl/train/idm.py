@@ -43,7 +43,7 @@ from vpt_rl.data.contractor import convert_lines, find_segments, load_actions, r
 from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
 from vpt_rl.data.video import read_video_frames
 from vpt_rl.model import IDM_PRESETS, IDMNet, MotionStem, idm_argmax
-from vpt_rl.train.args import RunArgs, parse_args
+from vpt_rl.train.args import TRAINING_INPUTS, RunArgs, check_ranges, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
     eval_mode,
@@ -111,6 +111,17 @@ class Args(RunArgs):
     """write the checkpoint every this many steps (and at the end)"""
     out_dir: str = field(default="runs/idm", metadata={"aliases": ["out"]})
     """where the checkpoint, metrics.json and TensorBoard logs go"""
+
+    def validate(self) -> None:
+        super().validate()
+        check_ranges(self, count=("seq_len", "batch_size", "total_steps", "eval_max_frames"),
+                     non_negative=("weight_decay", "warmup_steps", "max_grad_norm", "motion_aux", "motion_aux_frames",
+                                   "motion_cache_frames", "eval_every", "save_every"),
+                     positive=("lr",), fraction=("val_fraction",), probability=("mirror_aug",))
+        if not self.init_model and self.preset not in IDM_PRESETS:
+            raise ValueError(f"preset {self.preset!r} is not an IDM preset; expected one of {', '.join(IDM_PRESETS)}")
+        if not self.data:
+            raise ValueError("training an IDM needs at least one data folder, mp4 or index JSON (args.data is empty)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -516,7 +527,7 @@ def train_idm(args: Args) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(Args, argv)
+    args = parse_args(Args, argv, prog="vpt-rl train-idm", paths=TRAINING_INPUTS)
     path = train_idm(args)
     metrics = json.loads((path.parent / "metrics.json").read_text()).get("final")
     if metrics:

@@ -49,7 +49,7 @@ from vpt_rl.data.contractor import (
 )
 from vpt_rl.data.video import read_video_frames
 from vpt_rl.model import idm_argmax
-from vpt_rl.train.args import parse_args
+from vpt_rl.train.args import check_ranges, parse_args
 from vpt_rl.train.idm import camera_posterior_mean
 from vpt_rl.train.runtime import resolve_device
 
@@ -81,6 +81,14 @@ class Args:
     """relabel videos that already carry a pseudo-label marker"""
     progress: bool = True
     """show tqdm progress bars"""
+
+    def __post_init__(self):
+        """Refuse values out of range, naming the field (``ValueError``)."""
+        check_ranges(self, count=("batch_size",))
+        if self.timesteps is not None and self.timesteps < 2:
+            raise ValueError(f"timesteps must be a window of >= 2 frames, got {self.timesteps!r}")
+        if self.camera not in CAMERA_DECODINGS:
+            raise ValueError(f"camera must be one of {', '.join(CAMERA_DECODINGS)}, got {self.camera!r}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -309,7 +317,7 @@ def label_videos(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(Args, argv)
+    args = parse_args(Args, argv, prog="vpt-rl label", paths=("videos", "idm_model", "idm_weights"))
     if not args.videos:
         print("vpt-rl label: give at least one video or folder", file=sys.stderr)
         return 2
