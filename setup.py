@@ -6,8 +6,14 @@ Install torch first (``pip install torch==2.13.0``): the range below is satisfie
 CUDA build on a CPU machine.
 """
 import os
+import re
 
 from setuptools import setup
+
+# the version lives in vpt_rl/__init__.py (``vpt-rl --version`` reads it there); read, not imported: torch may
+# not be installed yet when pip runs this file
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "vpt_rl", "__init__.py")) as f:
+    VERSION = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 
 def _subpackages(root: str, prefix: str) -> list:
@@ -39,7 +45,7 @@ dev = ["pytest>=7", "crafter>=1.8"]
 
 setup(
     name="vpt-rl",
-    version="0.1.0",
+    version=VERSION,
     description="OpenAI's Video PreTraining (VPT) for everyday RL: exact networks, MineLite, IDM/BC, SB3 and Sample Factory plug-ins",
     python_requires=">=3.9",
     packages=packages,
