@@ -169,6 +169,15 @@ def test_record_rerun_with_other_settings_is_refused_naming_each_and_the_same_se
     assert other.recorded == 1 and set(json.loads((out / SETTINGS_FILE).read_text())["aliases"]) == {"lib", "other"}
 
 
+def test_settings_that_recorded_nothing_are_not_kept_so_a_corrected_rerun_is_accepted(tmp_path):
+    out = tmp_path / "rec"
+    kw = dict(seed=1, max_ticks=8, alias="lib", progress=False, world_size=16)
+    with pytest.raises(ValueError, match="epsilon"):
+        record_dataset(out, 1, **kw, epsilon=2.0)  # refused by the expert when the first episode starts
+    assert json.loads((out / SETTINGS_FILE).read_text())["aliases"] == {}
+    assert record_dataset(out, 1, **kw, epsilon=0.5).recorded == 1
+
+
 def _record_cmd(out, *extra):
     return [sys.executable, "-m", "vpt_rl.commands.record", "--out", str(out), "--seed", "3",
             "--world-size", "16", "--no-progress", *extra]

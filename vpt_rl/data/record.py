@@ -125,27 +125,32 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
-def check_record_settings(out_dir: PathLike, alias: str, settings: Dict[str, Any]) -> Path:
+def _load_settings(path: Path) -> Dict[str, Any]:
+    if not path.is_file():
+        return {"format": _SETTINGS_FORMAT, "aliases": {}}
+    try:
+        stored = json.loads(path.read_text())
+        stored["aliases"].items()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: unreadable recording settings ({e}); delete it to record anew") from None
+    return stored
+
+
+def check_record_settings(out_dir: PathLike, alias: str, settings: Dict[str, Any]) -> bool:
     """Compare ``settings`` with those stored for ``alias`` in ``OUT/record.json``; store them if new.
 
-    :return: the settings file.
+    :return: True if the settings were stored now (the folder had none for ``alias``).
     :raises RecordSettingsError: naming every differing setting (``old -> new``) and the ways out.
     :raises ValueError: if the settings file is unreadable (it names the file).
     """
     path = Path(out_dir) / SETTINGS_FILE
     settings = jsonable(settings)
-    stored: Dict[str, Any] = {"format": _SETTINGS_FORMAT, "aliases": {}}
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text())
-            stored["aliases"].items()
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{path}: unreadable recording settings ({e}); delete it to record anew") from None
+    stored = _load_settings(path)
     old = stored["aliases"].get(alias)
     if old is None:
         stored["aliases"][alias] = settings
         atomic_write_json(path, stored, indent=1)
-        return path
+        return True
     diff = [f"{k} {_show(old.get(k))} -> {_show(settings.get(k))}" for k in sorted(set(old) | set(settings))
             if old.get(k) != settings.get(k)]
     if diff:
@@ -153,7 +158,15 @@ def check_record_settings(out_dir: PathLike, alias: str, settings: Dict[str, Any
             f"{out_dir} holds '{alias}' episodes recorded with other settings: {', '.join(diff)}. "
             f"Rerun with the old settings to resume, record into another folder (--out) or under another "
             f"--alias, or delete {out_dir} to start over.")
-    return path
+    return False
+
+
+def _forget_record_settings(out_dir: PathLike, alias: str) -> None:
+    """Drop ``alias`` from ``OUT/record.json`` (its first episode failed: nothing was recorded with them)."""
+    path = Path(out_dir) / SETTINGS_FILE
+    stored = _load_settings(path)
+    stored["aliases"].pop(alias, None)
+    atomic_write_json(path, stored, indent=1)
 
 
 @dataclass
@@ -188,25 +201,32 @@ def record_dataset(out_dir: PathLike, episodes: int, *, seed: int = 0, max_ticks
     episode_prefix(alias, seed, 0)  # checks the seed and the alias before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_record_settings(out, alias, {
+    stored_now = check_record_settings(out, alias, {
         "seed": seed, "max_ticks": max_ticks, "segment_ticks": segment_ticks, "resolution": list(resolution),
         "epsilon": epsilon, "camera_noise": camera_noise, "imitable": imitable, "varied_camera": varied_camera,
         "env": dict(sorted(env_kwargs.items()))})
     summary = DatasetRecording()
     bar = tqdm(range(episodes), desc="episodes", unit="ep", disable=not progress)
-    for i in bar:
-        if recorded_segments(out, episode_prefix(alias, seed + i, i)) is not None:
-            summary.skipped += 1
-            bar.set_postfix(skipped=summary.skipped)
-            continue
-        res = record_expert_episode(out, seed=seed + i, episode=i, max_ticks=max_ticks, segment_ticks=segment_ticks,
-                                    resolution=resolution, epsilon=epsilon, camera_noise=camera_noise,
-                                    imitable=imitable, varied_camera=varied_camera, alias=alias, progress=progress,
-                                    **env_kwargs)
-        summary.recorded += 1
-        for k, v in (res.last_info.get("milestones") or {}).items():
-            summary.milestones[k] = summary.milestones.get(k, 0) + int(bool(v))
-        write_index(out, all_complete_segments(out))
-        bar.set_postfix(skipped=summary.skipped, last_ticks=res.ticks)
+    try:
+        for i in bar:
+            if recorded_segments(out, episode_prefix(alias, seed + i, i)) is not None:
+                summary.skipped += 1
+                bar.set_postfix(skipped=summary.skipped)
+                continue
+            res = record_expert_episode(out, seed=seed + i, episode=i, max_ticks=max_ticks,
+                                        segment_ticks=segment_ticks, resolution=resolution, epsilon=epsilon,
+                                        camera_noise=camera_noise, imitable=imitable, varied_camera=varied_camera,
+                                        alias=alias, progress=progress, **env_kwargs)
+            summary.recorded += 1
+            for k, v in (res.last_info.get("milestones") or {}).items():
+                summary.milestones[k] = summary.milestones.get(k, 0) + int(bool(v))
+            write_index(out, all_complete_segments(out))
+            bar.set_postfix(skipped=summary.skipped, last_ticks=res.ticks)
+    except BaseException:
+        if stored_now and summary.recorded == 0:
+            # nothing was recorded with these settings (a value the env refused, Ctrl-C in the first episode):
+            # forget them, so that a corrected rerun is not refused for differing from them
+            _forget_record_settings(out, alias)
+        raise
     summary.index = write_index(out, all_complete_segments(out))
     return summary
