@@ -169,6 +169,17 @@ def test_record_rerun_with_other_settings_is_refused_naming_each_and_the_same_se
     assert other.recorded == 1 and set(json.loads((out / SETTINGS_FILE).read_text())["aliases"]) == {"lib", "other"}
 
 
+def test_a_folder_recorded_before_record_json_is_checked_against_its_segment_options(tmp_path):
+    out = tmp_path / "rec"
+    kw = dict(seed=2, max_ticks=8, alias="old", progress=False, world_size=16)
+    record_dataset(out, 1, **kw, camera_noise=0.5)
+    (out / SETTINGS_FILE).unlink()  # as recorded by an older version
+    with pytest.raises(RecordSettingsError, match=r"camera_noise 0.5 -> 0.0"):
+        record_dataset(out, 2, **kw)
+    assert record_dataset(out, 2, **kw, camera_noise=0.5).skipped == 1
+    assert json.loads((out / SETTINGS_FILE).read_text())["aliases"]["old"]["camera_noise"] == 0.5
+
+
 def test_settings_that_recorded_nothing_are_not_kept_so_a_corrected_rerun_is_accepted(tmp_path):
     out = tmp_path / "rec"
     kw = dict(seed=1, max_ticks=8, alias="lib", progress=False, world_size=16)

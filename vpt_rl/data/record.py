@@ -136,6 +136,23 @@ def _load_settings(path: Path) -> Dict[str, Any]:
     return stored
 
 
+_OPTIONS_SETTINGS = ("resolution", "epsilon", "camera_noise", "imitable", "varied_camera")
+"""the settings that each segment's ``-options.json`` also records (folders recorded before ``record.json``)"""
+
+
+def _settings_from_segments(out_dir: PathLike, alias: str) -> Optional[Dict[str, Any]]:
+    """What the ``-options.json`` of the first complete segment of ``alias`` says about its settings, or
+    ``None`` if there is none (a folder recorded before ``record.json`` existed)."""
+    for name in all_complete_segments(out_dir):
+        if name.startswith(f"{RECORDER_VERSION}-{alias}-"):
+            try:
+                options = json.loads((Path(out_dir) / f"{name}-options.json").read_text())
+            except (OSError, ValueError):
+                continue
+            return {k: options[k] for k in _OPTIONS_SETTINGS if k in options}
+    return None
+
+
 def check_record_settings(out_dir: PathLike, alias: str, settings: Dict[str, Any]) -> bool:
     """Compare ``settings`` with those stored for ``alias`` in ``OUT/record.json``; store them if new.
 
@@ -148,9 +165,13 @@ def check_record_settings(out_dir: PathLike, alias: str, settings: Dict[str, Any
     stored = _load_settings(path)
     old = stored["aliases"].get(alias)
     if old is None:
-        stored["aliases"][alias] = settings
-        atomic_write_json(path, stored, indent=1)
-        return True
+        # none stored: a new alias, or a folder recorded before record.json; then what its segments' options
+        # say must agree (the settings they do not record cannot be checked and are taken as given)
+        old = {**settings, **(_settings_from_segments(out_dir, alias) or {})}
+        if old == settings:
+            stored["aliases"][alias] = settings
+            atomic_write_json(path, stored, indent=1)
+            return True
     diff = [f"{k} {_show(old.get(k))} -> {_show(settings.get(k))}" for k in sorted(set(old) | set(settings))
             if old.get(k) != settings.get(k)]
     if diff:
