@@ -250,3 +250,30 @@ def test_label_refuses_a_30_fps_video_naming_file_rate_and_fix_and_labels_the_20
     assert len(load_actions(tmp_path / "a20.jsonl")) == 10
     out = capsys.readouterr().out
     assert "labelled 1 video(s), skipped 0 already labelled, refused 1: b30.mp4 (30 fps, not 20)" in out
+
+
+def test_label_killed_then_rerun_skips_the_finished_videos_and_gives_the_same_labels(tmp_path, fixtures_dir):
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1"}
+    n = 3
+    for folder in ("killed", "whole"):
+        for i in range(n):
+            write_video(tmp_path / folder / f"v{i}.mp4", _noisy_frames(120, size=128, seed=i))
+    argv = [str(fixtures_dir / "idm.model"), "--batch-size", "4", "--device", "cpu", "--no-progress"]
+    cmd = [sys.executable, "-m", "vpt_rl.train.label", str(tmp_path / "killed"), "--idm-model", *argv]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = tmp_path / "killed" / "v0.label.json"
+    deadline = time.time() + 120
+    while not first.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert first.is_file() and proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "killed" / f"v{n - 1}.label.json").exists()
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    labelled, skipped = map(int, re.search(r"labelled (\d) video\(s\), skipped (\d)", resumed.stdout).groups())
+    assert skipped >= 1 and labelled + skipped == n
+    assert label_mod.main([str(tmp_path / "whole"), "--idm-model", *argv]) == 0  # never killed
+    for i in range(n):  # the resumed labels are bit-identical to those of the run that was never killed
+        assert (tmp_path / "killed" / f"v{i}.jsonl").read_bytes() == (tmp_path / "whole" / f"v{i}.jsonl").read_bytes()
