@@ -189,24 +189,33 @@ def test_settings_that_recorded_nothing_are_not_kept_so_a_corrected_rerun_is_acc
     assert record_dataset(out, 1, **kw, epsilon=0.5).recorded == 1
 
 
+def _subprocess_env():
+    """This checkout first on the path (subprocesses run it, not the installed copy), one thread."""
+    return {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "OMP_NUM_THREADS": "1"}
+
+
+def _sigkill_once(cmd, env, done_file: Path) -> None:
+    """Start ``cmd``, SIGKILL it as soon as ``done_file`` appears, and check that it was killed then."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not done_file.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert done_file.is_file() and proc.returncode == -signal.SIGKILL
+
+
 def _record_cmd(out, *extra):
     return [sys.executable, "-m", "vpt_rl.commands.record", "--out", str(out), "--seed", "3",
             "--world-size", "16", "--no-progress", *extra]
 
 
 def test_record_killed_then_rerun_refuses_other_settings_and_resumes_with_the_same(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": "1"}
+    env = _subprocess_env()
     out = tmp_path / "rec"
-    proc = subprocess.Popen(_record_cmd(out, "--episodes", "3", "--max-ticks", "150"), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = out / "minelite-expert-s0003-e0000-000.jsonl"
-    deadline = time.time() + 120
-    while not first.is_file() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert first.is_file() and proc.returncode == -signal.SIGKILL
+    _sigkill_once(_record_cmd(out, "--episodes", "3", "--max-ticks", "150"), env,
+                  out / "minelite-expert-s0003-e0000-000.jsonl")
     refused = subprocess.run(_record_cmd(out, "--episodes", "3", "--max-ticks", "100"), env=env,
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2
@@ -253,22 +262,14 @@ def test_label_refuses_a_30_fps_video_naming_file_rate_and_fix_and_labels_the_20
 
 
 def test_label_killed_then_rerun_skips_the_finished_videos_and_gives_the_same_labels(tmp_path, fixtures_dir):
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": "1"}
+    env = _subprocess_env()
     n = 3
     for folder in ("killed", "whole"):
         for i in range(n):
             write_video(tmp_path / folder / f"v{i}.mp4", _noisy_frames(120, size=128, seed=i))
     argv = [str(fixtures_dir / "idm.model"), "--batch-size", "4", "--device", "cpu", "--no-progress"]
     cmd = [sys.executable, "-m", "vpt_rl.train.label", str(tmp_path / "killed"), "--idm-model", *argv]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = tmp_path / "killed" / "v0.label.json"
-    deadline = time.time() + 120
-    while not first.is_file() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert first.is_file() and proc.returncode == -signal.SIGKILL
+    _sigkill_once(cmd, env, tmp_path / "killed" / "v0.label.json")
     assert not (tmp_path / "killed" / f"v{n - 1}.label.json").exists()
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

@@ -10,7 +10,8 @@ The settings of a recording are kept in ``OUT/record.json`` (per alias, written 
 first episode). A rerun with other settings for the same alias (``max_ticks``, ``resolution``,
 ``epsilon``, ...) is refused with :class:`RecordSettingsError` naming every differing setting, since the
 folder would otherwise mix episodes of both; the same settings resume. Another alias in the same folder
-(the pipeline's ``contractor`` and ``expert`` splits) is a recording of its own.
+(the pipeline's ``contractor`` and ``expert`` splits) is a recording of its own. A folder recorded before
+``record.json`` existed is checked against its segments' ``-options.json``.
 
 Example::
 
