@@ -5,7 +5,9 @@ Episode ``i`` plays world seed ``--seed + i`` and is written as segments
 ``--segment-ticks`` (6000 = 5 minutes) lines each; ``OUT/index.json`` lists every complete segment as
 ``{basedir, relpaths}``. Re-running the same command skips the episodes already recorded (resume): an
 episode counts as recorded when its segments are complete and the last one's ``-options.json`` says
-``episode_done``; an interrupted one is recorded again from its start.
+``episode_done``; an interrupted one is recorded again from its start. The settings are kept in
+``OUT/record.json``; a rerun into the same folder with other settings (for the same ``--alias``) is refused,
+naming each differing setting, instead of mixing episodes of both.
 
 The recording itself is :func:`vpt_rl.data.record.record_dataset`; this module only parses arguments.
 
@@ -24,6 +26,7 @@ from typing import List, Optional, Tuple
 
 # episode_prefix, recorded_segments and all_complete_segments lived here before; kept importable from here
 from vpt_rl.data.record import (  # noqa: F401
+    RecordSettingsError,
     all_complete_segments,
     episode_prefix,
     record_dataset,
@@ -103,11 +106,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as e:
         p.error(str(e))
 
-    summary = record_dataset(args.out, args.episodes, seed=args.seed, max_ticks=args.max_ticks,
-                             segment_ticks=args.segment_ticks, resolution=resolution, epsilon=args.epsilon,
-                             camera_noise=args.camera_noise, imitable=args.imitable,
-                             varied_camera=not args.steady_camera, alias=args.alias,
-                             progress=not args.no_progress, **env_kwargs)
+    try:
+        summary = record_dataset(args.out, args.episodes, seed=args.seed, max_ticks=args.max_ticks,
+                                 segment_ticks=args.segment_ticks, resolution=resolution, epsilon=args.epsilon,
+                                 camera_noise=args.camera_noise, imitable=args.imitable,
+                                 varied_camera=not args.steady_camera, alias=args.alias,
+                                 progress=not args.no_progress, **env_kwargs)
+    except RecordSettingsError as e:
+        print(f"vpt-rl record: {e}", file=sys.stderr)
+        return 2
     print(f"recorded {summary.recorded} episode(s), skipped {summary.skipped} already recorded; "
           f"index: {summary.index}")
     if summary.milestones:

@@ -36,6 +36,7 @@ from vpt_rl.data.contractor import (
     read_jsonl_lines,
 )
 from vpt_rl.data.record import record_expert_episode
+from vpt_rl.data.video import MP4_OPTIONS
 
 CAPTION_H = 44  # pixels of text under each enlarged frame
 _SHORT = {"forward": "W", "back": "S", "left": "A", "right": "D", "jump": "jump", "sneak": "sneak",
@@ -70,7 +71,7 @@ def render_segment(mp4_path: Path, jsonl_path: Optional[Path] = None) -> tuple:
     infos = convert_lines(lines, source=str(jsonl_path))
     cursor = load_cursor()
     out, meta = [], []
-    for i, frame in enumerate(iter_video_frames(mp4_path)):
+    for i, frame in enumerate(iter_video_frames(mp4_path, expected=len(infos))):  # a cut video warns
         if i >= len(infos):
             break
         info, line = infos[i], lines[i]
@@ -87,7 +88,7 @@ def render_segment(mp4_path: Path, jsonl_path: Optional[Path] = None) -> tuple:
 def _write_video(path: Path, frames: Sequence[np.ndarray], fps: int, codec: str) -> None:
     fmt = "gif" if codec == "gif" else "mp4"
     with atomic_output(path, suffix="." + fmt) as tmp:
-        c = av.open(str(tmp), mode="w", format=fmt)
+        c = av.open(str(tmp), mode="w", format=fmt, options=MP4_OPTIONS if fmt == "mp4" else {})
         try:
             s = c.add_stream(codec, rate=fps)
             h, w = frames[0].shape[:2]

@@ -12,9 +12,23 @@ the ``hotbar`` field presses ``hotbar.N``; applied after the null check, so a ho
 null). While a GUI is open the mouse cursor is drawn on the frame (:func:`draw_cursor`), and frames are
 resized to 128x128 with cv2 INTER_LINEAR as the agent does.
 
-Bad data never crashes a long run and is never silent: a broken jsonl line becomes a null (skipped) step
-with a :class:`DataWarning` naming the file and line; a corrupt or truncated video warns and yields the
-frames that could be decoded; a frame/line count mismatch warns and uses the common prefix.
+Bad data never crashes a long run and is never silent; each case below gives a :class:`DataWarning` naming
+the file and the 1-based line (or the video) and what is wrong, and is read as documented here
+(:func:`sanitize_line`):
+
+* a line that is not a JSON object: a null (skipped) step;
+* ``mouse`` or ``keyboard`` missing or not an object, ``keyboard.keys`` / ``mouse.buttons`` null or not a
+  list: that field reads as empty (no keys, no motion, no buttons); the rest of the line is kept, so the
+  presses it does record are not lost;
+* key names that are not strings, buttons that are not ints: those entries are ignored;
+* ``mouse.dx`` / ``mouse.dy`` not a number, NaN or infinite: that axis reads as 0 (no camera motion);
+* an implausible turn, more than :data:`MAX_CAMERA_DEGREES_PER_LINE` (180 degrees, MineRL's camera action
+  bound ``Box(-180, 180)``) in one 50 ms tick: clipped to +-180 degrees (the agent's discretizer clips to
+  +-10 degrees anyway, so the training label is the same as for any fast turn);
+* a ``hotbar`` that is not an int in 0..8: read as unchanged; a bad ``idm_confidence``: a null step;
+* a corrupt or truncated video: the frames that could be decoded, with how many were recovered of how
+  many were expected (the jsonl's line count, else the count in the video's header);
+* a frame/line count mismatch: the common prefix.
 
 Example::
 
@@ -89,6 +103,10 @@ def degrees_to_counts(deg: float) -> float:
 # The cursor is placed at mouse (x, y) * frame_height / CURSOR_REFERENCE_HEIGHT (data_loader.py: 720p GUI)
 CURSOR_REFERENCE_HEIGHT = 720
 CURSOR_PATH = Path(__file__).resolve().parents[1] / "assets" / "cursor_16x16.png"
+# The largest plausible camera turn of one line (one 50 ms tick): half a turn, MineRL's camera action bound
+# Box(-180, 180). Real mouse flicks stay far below it (the official fixtures: at most 6 degrees); a larger
+# value is a glitch (e.g. dy=1e9) and is clipped to it with a DataWarning (sanitize_line).
+MAX_CAMERA_DEGREES_PER_LINE = MOUSE_DEGREES_PER_TURN / 2
 
 
 class DataWarning(UserWarning):
@@ -191,6 +209,67 @@ def read_jsonl_lines(jsonl_path: PathLike) -> list[Optional[dict]]:
     return out
 
 
+def _number_or_zero(name: str, value, problems: list) -> float:
+    """A mouse delta as a float: 0 (with a problem noted) when it is not a finite number; clipped when
+    implausibly large."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"{name}={value!r} is not a number; read as 0 (no camera motion on that axis)")
+        return 0.0
+    if not math.isfinite(value):
+        problems.append(f"{name}={value!r} is not finite; read as 0 (no camera motion on that axis)")
+        return 0.0
+    limit = degrees_to_counts(MAX_CAMERA_DEGREES_PER_LINE)
+    if abs(value) > limit:
+        problems.append(f"{name}={value!r} counts is {counts_to_degrees(value):.4g} degrees in one tick, more than "
+                        f"the plausible {MAX_CAMERA_DEGREES_PER_LINE:g}; clipped to {math.copysign(limit, value):g}")
+        return math.copysign(limit, value)
+    return value
+
+
+def _list_field(name: str, value, kind: type, problems: list) -> list:
+    """``keyboard.keys`` / ``mouse.buttons`` as a list of ``kind``; null or another type reads as empty."""
+    if value is None:
+        problems.append(f"{name} is null; read as none pressed")
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{name}={value!r} is not a list; read as none pressed")
+        return []
+    good = [v for v in value if isinstance(v, kind) and not isinstance(v, bool)]
+    if len(good) != len(value):
+        bad = [v for v in value if v not in good]
+        problems.append(f"{name} holds entries that are not {kind.__name__}s ({bad!r}); they are ignored")
+    return good
+
+
+def sanitize_line(line: dict) -> tuple[dict, list[str]]:
+    """Check the fields of one parsed jsonl line that the conversion reads; returns ``(clean_line, problems)``.
+
+    ``clean_line`` is a copy where every malformed or implausible field is replaced as the module docstring
+    documents (missing ``mouse``/``keyboard`` or null lists -> empty, bad or non-finite deltas -> 0, a turn
+    above :data:`MAX_CAMERA_DEGREES_PER_LINE` -> clipped); ``problems`` says what was wrong, one string each.
+    A well-formed line comes back equal, with no problems. Unknown key names (``key.keyboard.t``) are not
+    problems: the official rules ignore them.
+    """
+    problems: list[str] = []
+    mouse = line.get("mouse")
+    if not isinstance(mouse, dict):
+        problems.append("no 'mouse' object; read as no mouse motion and no buttons" if mouse is None else
+                        f"'mouse' is {type(mouse).__name__}, not an object; read as no mouse motion and no buttons")
+        mouse = {}
+    keyboard = line.get("keyboard")
+    if not isinstance(keyboard, dict):
+        problems.append("no 'keyboard' object; read as no keys pressed" if keyboard is None else
+                        f"'keyboard' is {type(keyboard).__name__}, not an object; read as no keys pressed")
+        keyboard = {"keys": []}
+    mouse = dict(mouse)
+    keyboard = dict(keyboard, keys=_list_field("keyboard.keys", keyboard.get("keys"), str, problems))
+    mouse["dx"] = _number_or_zero("mouse.dx", mouse.get("dx", 0.0), problems)
+    mouse["dy"] = _number_or_zero("mouse.dy", mouse.get("dy", 0.0), problems)
+    if "buttons" in mouse:
+        mouse["buttons"] = _list_field("mouse.buttons", mouse["buttons"], int, problems)
+    return {**line, "mouse": mouse, "keyboard": keyboard}, problems
+
+
 def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> list[LineInfo]:
     """Apply the official per-segment rules, in frame order, to parsed jsonl lines (``data_loader.py: data_loader_worker``).
 
@@ -200,8 +279,10 @@ def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> l
     3. Hotbar-change rule: if ``hotbar`` differs from the last value (initially 0), ``hotbar.{hotbar+1}``
        is set, after the null check.
 
-    ``None`` (a broken line) and lines with ill-typed fields give a null step with a warning naming
-    ``source`` and the 1-based line number; the hotbar memory is left unchanged by them.
+    Each line is first checked by :func:`sanitize_line`: a malformed or implausible field warns (naming
+    ``source``, the 1-based line number and what is wrong) and is read as documented there, keeping the
+    rest of the line. ``None`` (a line that is not JSON) and a bad ``idm_confidence`` give a null step with
+    a warning; a bad ``hotbar`` warns and reads as unchanged.
     """
     out: list[LineInfo] = []
     attack_is_stuck = False
@@ -209,8 +290,11 @@ def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> l
     for i, line in enumerate(lines):
         broken = line is None
         if not broken:
+            line, problems = sanitize_line(line)
+            for problem in problems:
+                _warn(f"{source}:{i + 1}: {problem}")
             try:
-                mouse = dict(line.get("mouse") or {})
+                mouse = dict(line["mouse"])
                 if i == 0 and mouse.get("newButtons") == [0]:
                     attack_is_stuck = True
                 elif attack_is_stuck and 0 in (mouse.get("newButtons") or []):
@@ -221,8 +305,10 @@ def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> l
                 hotbar = line.get("hotbar", last_hotbar)
                 if hotbar != last_hotbar:
                     if isinstance(hotbar, bool) or not isinstance(hotbar, int) or not 0 <= hotbar <= 8:
-                        raise ValueError(f"hotbar must be an int in 0..8, got {hotbar!r}")
-                    env_action[f"hotbar.{hotbar + 1}"] = 1
+                        _warn(f"{source}:{i + 1}: hotbar={hotbar!r} is not an int in 0..8; read as unchanged")
+                        hotbar = last_hotbar
+                    else:
+                        env_action[f"hotbar.{hotbar + 1}"] = 1
                     last_hotbar = hotbar
                 gui_open = bool(line.get("isGuiOpen", False))
                 mouse_xy = (float(mouse.get("x", 0.0) or 0.0), float(mouse.get("y", 0.0) or 0.0))
@@ -343,24 +429,32 @@ def resize_frame(frame: np.ndarray, resolution: tuple = AGENT_RESOLUTION) -> np.
     return resize_pov(frame, (h, w))
 
 
-def iter_video_frames(mp4_path: PathLike, threads: bool = True) -> Iterator[np.ndarray]:
+def iter_video_frames(mp4_path: PathLike, threads: bool = True, expected: Optional[int] = None) -> Iterator[np.ndarray]:
     """Decode a video with PyAV, yielding RGB uint8 (H, W, 3) frames.
 
-    A file that cannot be opened, or a decode error part-way, gives a :class:`DataWarning` naming the
-    file and the frame index; the frames decoded before the error are still yielded.
+    A file that cannot be opened gives a :class:`DataWarning` naming the file. When fewer frames decode
+    than ``expected`` (a cut or damaged file; default: the frame count in the video's header, which a
+    fast-start file keeps even when its end is cut off), the frames decoded are still yielded and one
+    :class:`DataWarning` says how many were recovered of how many expected, and the decode error if any.
+
+    :param expected: how many frames the video should have (e.g. its jsonl's line count); ``None``: from
+        the header (0 there means unknown: then only a decode error warns).
     """
     path = str(mp4_path)
     try:
         container = av.open(path)
     except Exception as e:  # PyAV raises several error classes (InvalidDataError, FileNotFoundError, ...)
-        _warn(f"{path}: cannot open video ({type(e).__name__}: {e}); segment skipped")
+        of = f" (0 of {expected} expected frames recovered)" if expected else ""
+        _warn(f"{path}: cannot open video{of} ({type(e).__name__}: {e}); segment skipped")
         return
-    n = 0
+    n, error = 0, ""
     try:
         if not container.streams.video:
             _warn(f"{path}: no video stream; segment skipped")
             return
         stream = container.streams.video[0]
+        if expected is None:
+            expected = int(stream.frames or 0)
         if threads:
             stream.thread_type = "AUTO"
         try:
@@ -368,8 +462,12 @@ def iter_video_frames(mp4_path: PathLike, threads: bool = True) -> Iterator[np.n
                 yield frame.to_ndarray(format="rgb24")
                 n += 1
         except Exception as e:
-            _warn(f"{path}: video decode error after frame {n} ({type(e).__name__}: {e}); "
-                  f"the {n} frames before it are used")
+            error = f"decode error after frame {n}: {type(e).__name__}: {e}"
+        if expected and n < expected:
+            _warn(f"{path}: recovered {n} of {expected} expected frames (the video is cut or damaged"
+                  f"{'; ' + error if error else ''}); the {n} frames are used")
+        elif error:
+            _warn(f"{path}: video {error}; the {n} frames before it are used")
     finally:
         container.close()
 
@@ -422,8 +520,9 @@ def iter_segment(
     ``"cursor_in_video": true`` (our recorder writes that: an env's pov already shows the cursor, while
     OpenAI's screen recordings do not); ``True``/``False`` force it.
 
-    A frame/line count mismatch warns (file and both counts) and the common prefix is used; a broken
-    line or video warns as described in the module docstring.
+    Fewer frames than lines (a cut video) warns "recovered N of M expected frames" (M: the line count);
+    more frames than lines warns with both counts; either way the common prefix is used. A broken line
+    warns as described in the module docstring.
 
     :param mp4_path: the video.
     :param jsonl_path: its actions; default ``NAME.jsonl`` beside the video.
@@ -439,7 +538,7 @@ def iter_segment(
     if cursor is None:
         cursor = not cursor_in_video(mp4)
     cursor_img = load_cursor() if cursor else None
-    for i, frame in enumerate(iter_video_frames(mp4)):
+    for i, frame in enumerate(iter_video_frames(mp4, expected=len(infos))):
         n_frames = i + 1
         if i >= len(infos):
             continue  # keep counting frames for the mismatch warning
@@ -449,7 +548,7 @@ def iter_segment(
         if cursor and info.gui_open:
             frame = draw_cursor(np.array(frame, copy=True), *info.mouse_xy, cursor=cursor_img)
         yield Step(i, resize_frame(frame, resolution), info.env_action, info.is_null, info.confidence)
-    if n_frames != len(infos):
+    if n_frames > len(infos):  # fewer frames: iter_video_frames warned, with both counts
         _warn(f"{mp4}: {n_frames} video frames but {len(infos)} lines in {jsonl.name}; "
               f"the first {min(n_frames, len(infos))} steps are used")
 

@@ -6,6 +6,13 @@ world seed ``seed + i`` and is written as segments ``OUT/minelite-<alias>-s<seed
 recorded are skipped (resume): an episode counts as recorded when its segments are complete and the last
 one's ``-options.json`` says ``episode_done``; an interrupted one is recorded again from its start.
 
+The settings of a recording are kept in ``OUT/record.json`` (per alias, written atomically before the
+first episode). A rerun with other settings for the same alias (``max_ticks``, ``resolution``,
+``epsilon``, ...) is refused with :class:`RecordSettingsError` naming every differing setting, since the
+folder would otherwise mix episodes of both; the same settings resume. Another alias in the same folder
+(the pipeline's ``contractor`` and ``expert`` splits) is a recording of its own. A folder recorded before
+``record.json`` existed is checked against its segments' ``-options.json``.
+
 Example::
 
     from vpt_rl.data.record import record_dataset
@@ -21,6 +28,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
+from vpt_rl.atomic import atomic_write_json
+from vpt_rl.data.game_state import jsonable
 from vpt_rl.data.recorder import (
     RECORDER_VERSION,
     SEGMENT_TICKS,
@@ -35,7 +44,15 @@ from vpt_rl.envs.minelite import expert as expert_mod
 from vpt_rl.model_config import AGENT_RESOLUTION
 
 __all__ = ["record_expert_episode", "record_dataset", "DatasetRecording", "episode_prefix", "recorded_segments",
-           "all_complete_segments"]
+           "all_complete_segments", "RecordSettingsError", "SETTINGS_FILE", "check_record_settings"]
+
+SETTINGS_FILE = "record.json"
+"""the file in a recording folder that keeps each alias's recording settings"""
+_SETTINGS_FORMAT = 1
+
+
+class RecordSettingsError(ValueError):
+    """A recording folder holds episodes of the same alias recorded with other settings."""
 
 
 def record_expert_episode(out_dir: PathLike, seed: int, episode: int = 0, max_ticks: int = 6000, *,
@@ -103,6 +120,77 @@ def all_complete_segments(out_dir: PathLike) -> List[str]:
     return sorted(p.stem for p in Path(out_dir).glob(f"{RECORDER_VERSION}-*.jsonl") if p.with_suffix(".mp4").is_file())
 
 
+def _show(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}"  # a resolution
+    return json.dumps(value)
+
+
+def _load_settings(path: Path) -> Dict[str, Any]:
+    if not path.is_file():
+        return {"format": _SETTINGS_FORMAT, "aliases": {}}
+    try:
+        stored = json.loads(path.read_text())
+        stored["aliases"].items()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: unreadable recording settings ({e}); delete it to record anew") from None
+    return stored
+
+
+_OPTIONS_SETTINGS = ("resolution", "epsilon", "camera_noise", "imitable", "varied_camera")
+"""the settings that each segment's ``-options.json`` also records (folders recorded before ``record.json``)"""
+
+
+def _settings_from_segments(out_dir: PathLike, alias: str) -> Optional[Dict[str, Any]]:
+    """What the ``-options.json`` of the first complete segment of ``alias`` says about its settings, or
+    ``None`` if there is none (a folder recorded before ``record.json`` existed)."""
+    for name in all_complete_segments(out_dir):
+        if name.startswith(f"{RECORDER_VERSION}-{alias}-"):
+            try:
+                options = json.loads((Path(out_dir) / f"{name}-options.json").read_text())
+            except (OSError, ValueError):
+                continue
+            return {k: options[k] for k in _OPTIONS_SETTINGS if k in options}
+    return None
+
+
+def check_record_settings(out_dir: PathLike, alias: str, settings: Dict[str, Any]) -> bool:
+    """Compare ``settings`` with those stored for ``alias`` in ``OUT/record.json``; store them if new.
+
+    :return: True if the settings were stored now (the folder had none for ``alias``).
+    :raises RecordSettingsError: naming every differing setting (``old -> new``) and the ways out.
+    :raises ValueError: if the settings file is unreadable (it names the file).
+    """
+    path = Path(out_dir) / SETTINGS_FILE
+    settings = jsonable(settings)
+    stored = _load_settings(path)
+    old = stored["aliases"].get(alias)
+    if old is None:
+        # none stored: a new alias, or a folder recorded before record.json; then what its segments' options
+        # say must agree (the settings they do not record cannot be checked and are taken as given)
+        old = {**settings, **(_settings_from_segments(out_dir, alias) or {})}
+        if old == settings:
+            stored["aliases"][alias] = settings
+            atomic_write_json(path, stored, indent=1)
+            return True
+    diff = [f"{k} {_show(old.get(k))} -> {_show(settings.get(k))}" for k in sorted(set(old) | set(settings))
+            if old.get(k) != settings.get(k)]
+    if diff:
+        raise RecordSettingsError(
+            f"{out_dir} holds '{alias}' episodes recorded with other settings: {', '.join(diff)}. "
+            f"Rerun with the old settings to resume, record into another folder (--out) or under another "
+            f"--alias, or delete {out_dir} to start over.")
+    return False
+
+
+def _forget_record_settings(out_dir: PathLike, alias: str) -> None:
+    """Drop ``alias`` from ``OUT/record.json`` (its first episode failed: nothing was recorded with them)."""
+    path = Path(out_dir) / SETTINGS_FILE
+    stored = _load_settings(path)
+    stored["aliases"].pop(alias, None)
+    atomic_write_json(path, stored, indent=1)
+
+
 @dataclass
 class DatasetRecording:
     """What :func:`record_dataset` did."""
@@ -129,25 +217,38 @@ def record_dataset(out_dir: PathLike, episodes: int, *, seed: int = 0, max_ticks
 
     :raises ValueError: for a negative ``seed`` or an ``alias`` that cannot be part of a segment name (before
         anything is written), or ``epsilon`` / ``camera_noise`` outside [0, 1] (from ``ScriptedExpert``).
+    :raises RecordSettingsError: if ``out_dir`` holds episodes of ``alias`` recorded with other settings
+        (see the module docstring); nothing is written then.
     """
     episode_prefix(alias, seed, 0)  # checks the seed and the alias before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    stored_now = check_record_settings(out, alias, {
+        "seed": seed, "max_ticks": max_ticks, "segment_ticks": segment_ticks, "resolution": list(resolution),
+        "epsilon": epsilon, "camera_noise": camera_noise, "imitable": imitable, "varied_camera": varied_camera,
+        "env": dict(sorted(env_kwargs.items()))})
     summary = DatasetRecording()
     bar = tqdm(range(episodes), desc="episodes", unit="ep", disable=not progress)
-    for i in bar:
-        if recorded_segments(out, episode_prefix(alias, seed + i, i)) is not None:
-            summary.skipped += 1
-            bar.set_postfix(skipped=summary.skipped)
-            continue
-        res = record_expert_episode(out, seed=seed + i, episode=i, max_ticks=max_ticks, segment_ticks=segment_ticks,
-                                    resolution=resolution, epsilon=epsilon, camera_noise=camera_noise,
-                                    imitable=imitable, varied_camera=varied_camera, alias=alias, progress=progress,
-                                    **env_kwargs)
-        summary.recorded += 1
-        for k, v in (res.last_info.get("milestones") or {}).items():
-            summary.milestones[k] = summary.milestones.get(k, 0) + int(bool(v))
-        write_index(out, all_complete_segments(out))
-        bar.set_postfix(skipped=summary.skipped, last_ticks=res.ticks)
+    try:
+        for i in bar:
+            if recorded_segments(out, episode_prefix(alias, seed + i, i)) is not None:
+                summary.skipped += 1
+                bar.set_postfix(skipped=summary.skipped)
+                continue
+            res = record_expert_episode(out, seed=seed + i, episode=i, max_ticks=max_ticks,
+                                        segment_ticks=segment_ticks, resolution=resolution, epsilon=epsilon,
+                                        camera_noise=camera_noise, imitable=imitable, varied_camera=varied_camera,
+                                        alias=alias, progress=progress, **env_kwargs)
+            summary.recorded += 1
+            for k, v in (res.last_info.get("milestones") or {}).items():
+                summary.milestones[k] = summary.milestones.get(k, 0) + int(bool(v))
+            write_index(out, all_complete_segments(out))
+            bar.set_postfix(skipped=summary.skipped, last_ticks=res.ticks)
+    except BaseException:
+        if stored_now and summary.recorded == 0:
+            # nothing was recorded with these settings (a value the env refused, Ctrl-C in the first episode):
+            # forget them, so that a corrected rerun is not refused for differing from them
+            _forget_record_settings(out, alias)
+        raise
     summary.index = write_index(out, all_complete_segments(out))
     return summary

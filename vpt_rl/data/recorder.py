@@ -63,6 +63,7 @@ from vpt_rl.data.contractor import (
     convert_lines,
 )
 from vpt_rl.data.game_state import env_state, inventory_list, jsonable
+from vpt_rl.data.video import MP4_OPTIONS
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -148,12 +149,16 @@ def _action_diff(taken: dict, read: dict, atol: float = 1e-6) -> str:
 
 
 class _VideoWriter:
-    """H.264 (libx264, yuv420p) with PyAV, falling back to MPEG-4 Part 2; writes to an explicit path."""
+    """H.264 (libx264, yuv420p) with PyAV, falling back to MPEG-4 Part 2; writes to an explicit path.
+
+    The file is fast-start (:data:`MP4_OPTIONS`): the index comes before the media data, so a copy cut
+    short still opens and gives the frames it holds.
+    """
 
     def __init__(self, path: Path, width: int, height: int, fps: int, codec: str = "auto", crf: int = 18):
         if width % 2 or height % 2:
             raise ValueError(f"yuv420p video needs even frame sides, got {width}x{height}")
-        self.container = av.open(str(path), mode="w", format="mp4")
+        self.container = av.open(str(path), mode="w", format="mp4", options=MP4_OPTIONS)
         codecs = ["libx264", "mpeg4"] if codec == "auto" else [codec]
         last_error: Optional[Exception] = None
         self.stream = None

@@ -21,6 +21,13 @@ action (``"pseudo_label": true`` on every line), then ``NAME.label.json`` (IDM c
 settings, frame count), written last and atomically. A video with a marker for the same IDM and
 settings is skipped, so an interrupted run resumes where it stopped; a ``NAME.jsonl`` that is not a
 pseudo-label (true contractor labels) is never overwritten.
+
+Frame rate: the IDM sees one frame per 50 ms game tick, so only 20 fps video is labelled. A video that
+declares another rate (30 or 60 fps screen recordings) is refused with a :class:`DataWarning` naming the
+file, its rate and the re-encoding to do (``ffmpeg -i in.mp4 -r 20 out.mp4``), rather than resampled:
+the labels are one jsonl line per video frame, so resampled labels would no longer match the video's
+frames. ``vpt-rl label`` ends with how many videos it labelled, skipped (already labelled) and refused,
+and exits with code 1 when it refused any.
 """
 from __future__ import annotations
 
@@ -47,7 +54,8 @@ from vpt_rl.data.contractor import (
     degrees_to_counts,
     find_segments,
 )
-from vpt_rl.data.video import read_video_frames
+from vpt_rl.data.recorder import FPS
+from vpt_rl.data.video import read_video_frames, video_fps
 from vpt_rl.model import idm_argmax
 from vpt_rl.train.args import check_ranges, parse_args
 from vpt_rl.train.idm import camera_posterior_mean
@@ -242,6 +250,32 @@ def _is_pseudo_label(jsonl: Path) -> bool:
         return False
 
 
+class LabelledVideos(list):
+    """The jsonl paths of every video that has pseudo-labels now (a list, as before), with what this call did.
+
+    :ivar labelled: videos labelled by this call.
+    :ivar skipped: videos skipped because they were already labelled with the same IDM and settings.
+    :ivar kept_true: videos left alone because their jsonl holds true labels.
+    :ivar refused: ``(video, reason)`` of videos not labelled (not 20 fps, no decodable frame).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.labelled = 0
+        self.skipped = 0
+        self.kept_true = 0
+        self.refused: list[tuple[Path, str]] = []
+
+    def summary(self) -> str:
+        """One line for the user, e.g. ``labelled 0 video(s), skipped 3 already labelled``."""
+        text = f"labelled {self.labelled} video(s), skipped {self.skipped} already labelled"
+        if self.kept_true:
+            text += f", kept {self.kept_true} with true labels"
+        if self.refused:
+            text += f", refused {len(self.refused)}: " + "; ".join(f"{p.name} ({why})" for p, why in self.refused)
+        return text
+
+
 def output_paths(mp4: Path, out_dir: Optional[Union[str, Path]] = None) -> tuple[Path, Path]:
     """``(NAME.jsonl, NAME.label.json)`` for a video, next to it or under ``out_dir``."""
     base = (Path(out_dir) / mp4.name) if out_dir else mp4
@@ -260,11 +294,13 @@ def label_videos(
     out_dir: Optional[Union[str, Path]] = None,
     overwrite: bool = False,
     progress: bool = True,
-) -> list[Path]:
-    """Label every video in ``videos`` (mp4 paths or folders) with the IDM; returns the jsonl paths.
+) -> LabelledVideos:
+    """Label every video in ``videos`` (mp4 paths or folders) with the IDM; returns the jsonl paths
+    (a :class:`LabelledVideos` list, which also counts what was labelled, skipped and refused).
 
     Videos already labelled with the same IDM file and window settings are skipped (resume); a jsonl
-    holding true labels is left alone with a :class:`~vpt_rl.data.contractor.DataWarning`.
+    holding true labels is left alone with a :class:`~vpt_rl.data.contractor.DataWarning`; a video that is
+    not 20 fps is refused with a :class:`~vpt_rl.data.contractor.DataWarning` (module docstring).
     ``camera``: ``"argmax"`` (official) or ``"mean"`` (posterior mean, continuous degrees).
     """
     if batch_size < 1:
@@ -282,7 +318,7 @@ def label_videos(
                 "idm_model": _file_stamp(model_path), "idm_weights": _file_stamp(weights_path)}
 
     mp4s = find_segments(videos, require_jsonl=False)
-    written = []
+    written = LabelledVideos()
     bar = tqdm(mp4s, desc="label", unit="video", disable=not progress)
     n_frames_total, t0 = 0, time.time()
     for mp4 in bar:
@@ -292,16 +328,26 @@ def label_videos(
                 old = json.loads(marker.read_text())
                 if {k: old.get(k) for k in settings} == settings and jsonl.is_file():
                     written.append(jsonl)
+                    written.skipped += 1
                     continue
             except ValueError:
                 pass  # unreadable marker: relabel
         if jsonl.is_file() and not marker.is_file() and not _is_pseudo_label(jsonl):
             warnings.warn(f"{jsonl}: holds true (non-pseudo) labels; {mp4.name} is not relabelled",
                           DataWarning, stacklevel=2)
+            written.kept_true += 1
+            continue
+        fps = video_fps(mp4)
+        if fps is not None and abs(fps - FPS) > 0.01:
+            warnings.warn(f"{mp4}: {fps:g} fps; the IDM labels {FPS} fps video (one frame per 50 ms game tick), one "
+                          f"label per frame, so it is not labelled. Re-encode it at {FPS} fps first, e.g. "
+                          f"ffmpeg -i {mp4.name} -r {FPS} {mp4.stem}-{FPS}fps.mp4", DataWarning, stacklevel=2)
+            written.refused.append((mp4, f"{fps:g} fps, not {FPS}"))
             continue
         frames = read_video_frames(mp4)
         if len(frames) == 0:
             warnings.warn(f"{mp4}: no frames could be decoded; not labelled", DataWarning, stacklevel=2)
+            written.refused.append((mp4, "no frame decoded"))
             continue
         buttons, bins, cam_mean, conf = predict_video(idm, frames, t, batch_size=batch_size, device=dev,
                                                       details=True)
@@ -311,6 +357,7 @@ def label_videos(
                                               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                                              indent=1))
         written.append(jsonl)
+        written.labelled += 1
         n_frames_total += len(frames)
         bar.set_postfix(fps=f"{n_frames_total / max(time.time() - t0, 1e-9):.1f}")
     return written
@@ -327,8 +374,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = label_videos(args.videos, args.idm_model, args.idm_weights, timesteps=args.timesteps,
                        batch_size=args.batch_size, camera=args.camera, device=args.device, out_dir=args.out_dir,
                        overwrite=args.overwrite, progress=args.progress)
-    print(f"labelled {len(out)} videos")
-    return 0
+    print(out.summary())
+    return 1 if out.refused else 0
 
 
 if __name__ == "__main__":
