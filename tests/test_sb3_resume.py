@@ -190,3 +190,26 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, capsys):
     # the untouched checkpoint still resumes
     ckpt.write_bytes(good)
     assert cli_main(again) == 0 and not marker.exists()
+
+
+def test_finetune_model_without_weights_takes_the_pair_or_fails_before_anything(fixtures_dir, tmp_path, capsys):
+    import shutil
+
+    from vpt_rl.checkpoint import CheckpointError
+
+    model, out = tmp_path / "start.model", tmp_path / "run"
+    shutil.copy(fixtures_dir / "policy.model", model)
+    with pytest.raises(CheckpointError, match="start.weights"):
+        finetune_sb3(ENV, 8, model=str(model), out_dir=str(out), n_envs=2, n_steps=4)
+    assert not out.exists()
+    cli = ["finetune", "--env", ENV, "--steps", "8", "--model", str(model), "--n-envs", "2", "--n-steps", "4",
+           "--n-epochs", "1", "--out-dir", str(out), "--env-kwargs", '{"max_steps": 5, "world_size": [16, 24, 16]}']
+    assert cli_main(cli) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "start.weights") in err and "--preset" in err and "Traceback" not in err
+    # with the pair, a pretrained start and its defaults (KL 0.2, lr 2e-5, no entropy bonus)
+    shutil.copy(fixtures_dir / "policy.weights", tmp_path / "start.weights")
+    assert cli_main(cli) == 0
+    run = read_resume_record(str(out / "final.zip"))["run"]
+    assert run["weights"] == str(tmp_path / "start.weights")
+    assert (run["kl_coef"], run["learning_rate"], run["ent_coef"]) == (0.2, 2e-5, 0.0)
