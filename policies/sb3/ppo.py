@@ -60,7 +60,8 @@ class VPTPPO(PPO):
         ``MultiDiscrete([8641, 121])`` actions (``make_vpt_env``), or an env id.
     :param learning_rate: 2e-5 (paper).
     :param n_steps: steps per env per rollout.
-    :param batch_size: steps per optimizer step; a multiple of ``segment_len`` (default: the whole rollout).
+    :param batch_size: steps per optimizer step; a multiple of ``segment_len`` (default: the whole rollout, which
+        follows the number of envs when a zip is loaded onto another env with ``VPTPPO.load(zip, env=...)``).
     :param n_epochs: passes over the rollout.
     :param gamma: 0.999 (paper).
     :param gae_lambda: 0.95 (paper).
