@@ -393,19 +393,21 @@ def test_sigkill_of_the_main_process_ends_every_worker(tmp_path):
     psutil = pytest.importorskip("psutil")
     cmd = [sys.executable, "-m", "vpt_rl.policies.sample_factory.train", "--env", "vpt_debug", "--preset", "micro",
            "--experiment", "killed", "--train_dir", str(tmp_path), "--num_workers", "2", "--num_envs_per_worker", "2",
-           "--rollout", "8", "--batch_size", "32", "--train_for_env_steps", "100000000"]
+           "--rollout", "8", "--batch_size", "32", "--train_for_env_steps", "100000000", "--save_every_sec", "1"]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(cmd, env=env, cwd=str(tmp_path), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         main = psutil.Process(proc.pid)
         deadline = time.time() + 180
-        # learner + inference worker + 2 rollout workers + the resource tracker, and training under way
-        while len(main.children()) < 5 or not (tmp_path / "killed" / ".summary").exists():
-            assert proc.poll() is None and time.time() < deadline, "SF did not start its workers"
+        # training under way: a checkpoint after env steps (checkpoint_<train step>_<env steps>.pth)
+        while not [c for c in glob.glob(str(tmp_path / "killed" / "checkpoint_p0" / "checkpoint_*.pth"))
+                   if not c.endswith("_0.pth")]:
+            assert proc.poll() is None and time.time() < deadline, "SF did not start training"
             time.sleep(0.5)
-        time.sleep(2)
         children = main.children(recursive=True)
+        # learner + inference worker + 2 rollout workers + the resource tracker, every one alive and working
+        assert len(children) >= 5 and all(c.status() != psutil.STATUS_ZOMBIE for c in children), children
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(children, timeout=30)

@@ -3,17 +3,17 @@
 SF 2.1.1 starts the learner, inference and rollout workers as ``spawn`` processes that wait on queues for
 the main process. If that process is killed (``kill -9``, the OOM killer) nobody tells them to stop, and
 they run on forever, holding their memory, along with multiprocessing's resource tracker (it exits once
-every holder of its pipe is gone). :func:`install_worker_parent_guard` makes each worker ask the kernel for
-a ``SIGKILL`` when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux; elsewhere a thread that watches
-the parent pid), by wrapping the three init functions SF passes to its worker processes.
+every holder of its pipe is gone). :func:`install_worker_parent_guard` makes each worker watch its parent
+and exit when it is gone, by wrapping the three init functions SF passes to its worker processes.
+
+Why a watcher thread and not ``prctl(PR_SET_PDEATHSIG)``: the kernel ties that signal to the parent *thread*,
+and SF starts its inference and rollout workers from a short-lived thread pool, so they would be killed as
+soon as the pool's threads end. ``os.getppid()`` changes only when the parent *process* has died.
 """
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 import threading
 import time
 
@@ -23,27 +23,23 @@ from sample_factory.algo.learning.learner_worker import init_learner_process
 from sample_factory.algo.sampling.inference_worker import init_inference_process
 from sample_factory.algo.sampling.rollout_worker import init_rollout_worker_process
 
-PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+PARENT_POLL_S = 0.5  # how soon a worker notices its parent is gone
 
 
 def die_with_parent() -> None:
-    """End this process as soon as the process that started it has died (called first in each SF worker)."""
+    """End this process (``os._exit(1)``) once the process that started it has died; called first in each SF
+    worker. The check runs in a daemon thread every :data:`PARENT_POLL_S` seconds."""
     parent = multiprocessing.parent_process()
     if parent is None:
         return
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    else:
-        threading.Thread(target=_watch_parent, args=(parent.pid,), daemon=True, name="parent-watch").start()
-    if os.getppid() != parent.pid:  # the parent died before the request was made
+    if os.getppid() != parent.pid:  # the parent died while this process was starting
         os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent.pid,), daemon=True, name="parent-watch").start()
 
 
-def _watch_parent(parent_pid: int, every_s: float = 1.0) -> None:
+def _watch_parent(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
-        time.sleep(every_s)
+        time.sleep(PARENT_POLL_S)
     os._exit(1)
 
 
