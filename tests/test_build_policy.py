@@ -1,5 +1,6 @@
 """One way to build a policy net (checkpoint.build_policy), its public encode/core path, one KL and one schedule."""
 import math
+import shutil
 
 import pytest
 import torch
@@ -70,3 +71,19 @@ def test_one_kl_in_three_forms_and_the_schedule():
     assert kl_coef_at(0.2, 0.9995, 0) == 0.2
     assert kl_coef_at(0.2, 0.9995, 1) == 0.2 * 0.9995
     assert math.isclose(kl_coef_at(0.2, 0.9995, 1000), 0.2 * 0.9995 ** 1000)
+
+
+def test_model_without_weights_takes_the_weights_beside_it_or_fails_naming_both(fixtures_dir, tmp_path):
+    model, weights = tmp_path / "start.model", tmp_path / "start.weights"
+    shutil.copy(fixtures_dir / "policy.model", model)
+    with pytest.raises(CheckpointError) as e:
+        build_policy(model=model)  # never a silent random init
+    assert str(model) in str(e.value) and str(weights) in str(e.value) and f"preset={str(model)!r}" in str(e.value)
+    shutil.copy(fixtures_dir / "policy.weights", weights)
+    net, ref = build_policy(model=model), load_policy(fixtures_dir / "policy.model", fixtures_dir / "policy.weights")
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in ref.state_dict().items())
+    # a random net of that architecture is still there, when asked for by name
+    torch.manual_seed(0)
+    fresh = build_policy(preset=str(model))
+    assert fresh.cfg == ref.cfg and not torch.equal(fresh.state_dict()["pi_head.camera.linear_layer.weight"],
+                                                    ref.state_dict()["pi_head.camera.linear_layer.weight"])

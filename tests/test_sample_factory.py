@@ -37,7 +37,8 @@ ACT_SPACE = sf_action_space()
 
 
 def _cfg(*extra):
-    cfg = parse_vpt_cfg(["--env", "vpt_debug", "--preset", "micro", "--experiment", "unit", *extra])
+    # an explicit KL: these checks need the prior, which a random init only gets when asked for
+    cfg = parse_vpt_cfg(["--env", "vpt_debug", "--preset", "micro", "--experiment", "unit", "--kl_coef", "0.2", *extra])
     prepare_cfg(cfg, verbose=False)
     return cfg
 
@@ -264,6 +265,31 @@ def test_prepare_cfg_sets_rnn_size_and_refuses_the_1x_model_with_many_envs():
         prepare_cfg(bad, verbose=False)
 
 
+def test_kl_coef_defaults_like_sb3_and_a_model_takes_the_weights_beside_it(tmp_path):
+    import shutil
+
+    def resolved(*args):
+        cfg = parse_vpt_cfg(["--env", "vpt_debug", "--experiment", "unit", *args])
+        prepare_cfg(cfg, verbose=False)
+        return cfg
+
+    scratch = resolved("--preset", "micro")
+    assert scratch.kl_coef == 0.0 and scratch.weights is None  # no KL to a frozen random net
+    assert scratch.rnn_size == StateLayout(2, 4, 32, with_prior=False).size  # nor its memory
+    model, weights = str(FIXTURES / "policy.model"), str(FIXTURES / "policy.weights")
+    pretrained = resolved("--model", model, "--weights", weights)
+    assert pretrained.kl_coef == 0.2 and pretrained.rnn_size == StateLayout(2, 4, 32, with_prior=True).size
+    assert resolved("--model", model, "--weights", weights, "--kl_coef", "0").kl_coef == 0.0
+    # --model alone: the .weights beside it, or an error naming both paths
+    alone = tmp_path / "start.model"
+    shutil.copy(model, alone)
+    with pytest.raises(ValueError, match=f"{alone}.*{tmp_path / 'start.weights'}.*--preset"):
+        resolved("--model", str(alone))
+    shutil.copy(weights, tmp_path / "start.weights")
+    beside = resolved("--model", str(alone))
+    assert beside.weights == str(tmp_path / "start.weights") and beside.kl_coef == 0.2
+
+
 def test_entry_point_prints_estimate_and_exits_2_on_a_config_that_cannot_fit(capsys, tmp_path):
     from vpt_rl.policies.sample_factory.train import main
 
@@ -357,3 +383,37 @@ def test_async_run_on_minelite_trains_logs_kl_and_milestones_then_resumes_and_ex
     mean = last["model"]["returns_normalizer.running_mean"].float()
     torch.testing.assert_close(net.value_head.normalizer.mean_var()[0], mean.reshape(1), atol=1e-6, rtol=0)
     assert net.temperature == load_policy(str(FIXTURES / "policy.model")).temperature == 2.0
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_main_process_ends_every_worker(tmp_path):
+    import signal
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    cmd = [sys.executable, "-m", "vpt_rl.policies.sample_factory.train", "--env", "vpt_debug", "--preset", "micro",
+           "--experiment", "killed", "--train_dir", str(tmp_path), "--num_workers", "2", "--num_envs_per_worker", "2",
+           "--rollout", "8", "--batch_size", "32", "--train_for_env_steps", "100000000", "--save_every_sec", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(cmd, env=env, cwd=str(tmp_path), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        main = psutil.Process(proc.pid)
+        deadline = time.time() + 180
+        # training under way: a checkpoint after env steps (checkpoint_<train step>_<env steps>.pth)
+        while not [c for c in glob.glob(str(tmp_path / "killed" / "checkpoint_p0" / "checkpoint_*.pth"))
+                   if not c.endswith("_0.pth")]:
+            assert proc.poll() is None and time.time() < deadline, "SF did not start training"
+            time.sleep(0.5)
+        children = main.children(recursive=True)
+        # learner + inference worker + 2 rollout workers + the resource tracker, every one alive and working
+        assert len(children) >= 5 and all(c.status() != psutil.STATUS_ZOMBIE for c in children), children
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [f"{p.pid} {p.name()}" for p in alive]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the session this test started, if anything is left in it
+        except ProcessLookupError:
+            pass

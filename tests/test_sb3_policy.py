@@ -180,3 +180,18 @@ def test_evaluate_policy_matches_a_manual_loop():
         starts = dones
     manual = sorted(t for _, _, t in totals)
     assert sorted(rewards) == pytest.approx(manual)
+
+
+def test_model_without_weights_loads_the_weights_beside_it_or_fails(fixtures_dir, tmp_path):
+    import shutil
+
+    from vpt_rl.checkpoint import CheckpointError
+
+    model = tmp_path / "start.model"
+    shutil.copy(fixtures_dir / "policy.model", model)
+    with pytest.raises(CheckpointError, match="without weights.*start.weights"):
+        VPTPolicy(OBS, ACTIONS, _lr, model=str(model))
+    shutil.copy(fixtures_dir / "policy.weights", tmp_path / "start.weights")
+    pol = VPTPolicy(OBS, ACTIONS, _lr, model=str(model), reset_value_head=False)
+    sd = torch.load(fixtures_dir / "policy.weights", weights_only=True)
+    assert all(torch.equal(pol.vpt.state_dict()[k], v) for k, v in sd.items())

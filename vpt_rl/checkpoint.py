@@ -40,6 +40,7 @@ __all__ = [
     "load_idm",
     "policy_config",
     "build_policy",
+    "weights_beside",
     "save_policy",
     "save_idm",
     "resolve_released",
@@ -268,7 +269,9 @@ def build_policy(model: Optional[PathLike] = None, weights: Optional[PathLike] =
     """Build a :class:`~vpt_rl.model.PolicyNet`: the one way the project makes a policy network.
 
     * ``model``: an official ``.model`` file (config and temperature), loaded with :func:`load_policy`;
-      ``weights`` are then loaded strictly (without ``weights`` the net keeps the official random init).
+      ``weights`` are then loaded strictly. Without ``weights``, the ``.weights`` beside the ``.model`` (same
+      stem) is loaded, as ``label`` and ``train-bc`` do (:func:`weights_beside`); there is no silent random
+      init: ask for one with ``preset=<the .model path>``.
     * ``preset``: instead of ``model``, anything :func:`policy_config` takes (preset name, ``.model`` path,
       ``PolicyConfig``, dict); the net is randomly initialised (official init) unless ``weights`` is given,
       which is read with ``torch.load(weights_only=True)`` and loaded strictly, mismatches named.
@@ -288,7 +291,7 @@ def build_policy(model: Optional[PathLike] = None, weights: Optional[PathLike] =
     if model is None and preset is None:
         raise ValueError("a policy needs model=<.model file> (with weights=<.weights>) or preset=<preset name>")
     if model is not None:
-        net = load_policy(model, weights, device=device)
+        net = load_policy(model, weights_beside(model) if weights is None else weights, device=device)
     else:
         cfg, file_temperature = policy_config(preset)
         if temperature is None:
@@ -300,6 +303,24 @@ def build_policy(model: Optional[PathLike] = None, weights: Optional[PathLike] =
     if temperature is not None and float(temperature) != net.temperature:
         net.temperature = _checked_temperature(temperature)
     return net
+
+
+def weights_beside(model: PathLike) -> str:
+    """The ``.weights`` file beside a ``.model`` file (same folder, same stem), which must exist.
+
+    Used wherever a ``.model`` is given without its weights, so that a pretrained start never silently
+    becomes a randomly initialised network.
+
+    :raises CheckpointError: no such file; the message names both paths and how to ask for a random init.
+    """
+    weights = Path(model).expanduser().with_suffix(".weights")
+    if not weights.is_file():
+        raise CheckpointError(
+            f"model {str(model)!r} was given without weights and there is no {str(weights)!r} beside it; "
+            f"pass the weights explicitly (weights= / --weights), or ask for a randomly initialised net of that "
+            f"architecture with preset={str(model)!r} (--preset)"
+        )
+    return str(weights)
 
 
 def _checked_temperature(temperature: Any) -> float:

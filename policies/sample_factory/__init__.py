@@ -81,11 +81,13 @@ def add_vpt_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the VPT options to an SF parser (from ``parse_sf_args``) and set VPT defaults for SF options."""
     g = parser.add_argument_group("VPT")
     g.add_argument("--model", default=None, type=str, help="official .model file (architecture); else --preset")
-    g.add_argument("--weights", default=None, type=str, help="official .weights file loaded after construction")
-    g.add_argument("--preset", default="tiny", type=str, help="vpt_rl.model.POLICY_PRESETS name when no --model")
-    g.add_argument("--kl_coef", default=0.2, type=float,
+    g.add_argument("--weights", default=None, type=str,
+                   help="official .weights file loaded after construction (default: the one beside --model)")
+    g.add_argument("--preset", default="tiny", type=str,
+                   help="vpt_rl.model.POLICY_PRESETS name or .model file of a randomly initialised net, when no --model")
+    g.add_argument("--kl_coef", default=None, type=float,
                    help="coefficient rho of KL(prior || policy) to the frozen starting network; 0 disables it "
-                        "(and halves the recurrent state)")
+                        "(and halves the recurrent state). Default 0.2 with pretrained weights, else 0")
     g.add_argument("--kl_decay", default=0.9995, type=float, help="rho is multiplied by this every training iteration")
     g.add_argument("--episode_steps", default=0, type=int, help="max steps per episode (0: the env's default)")
     g.add_argument("--env_kwargs", default="", type=str,

@@ -232,5 +232,5 @@ def policy_config_for(cfg) -> PolicyConfig:
 def make_vpt_actor_critic(cfg, obs_space, action_space) -> VPTActorCritic:
     """SF actor-critic factory: the VPT policy (pretrained when ``--model``/``--weights`` are given)."""
     policy = build_policy_net(getattr(cfg, "model", None), getattr(cfg, "weights", None), getattr(cfg, "preset", "tiny"))
-    prior = copy.deepcopy(policy) if float(getattr(cfg, "kl_coef", 0.0)) > 0 else None
+    prior = copy.deepcopy(policy) if float(getattr(cfg, "kl_coef", None) or 0.0) > 0 else None
     return VPTActorCritic(cfg, obs_space, action_space, policy, prior)

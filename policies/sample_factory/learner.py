@@ -50,7 +50,7 @@ class VPTLearner(Learner):
 
     # ---------------------------------------------------------------- KL to the frozen prior
     def current_kl_coef(self) -> float:
-        return kl_prior_coef(getattr(self.cfg, "kl_coef", 0.0), getattr(self.cfg, "kl_decay", 1.0), self.kl_iteration)
+        return kl_prior_coef(getattr(self.cfg, "kl_coef", None) or 0.0, getattr(self.cfg, "kl_decay", 1.0), self.kl_iteration)
 
     def _calculate_losses(self, mb, num_invalids: int):
         (action_distribution, policy_loss, exploration_loss, kl_old, kl_loss, value_loss, loss_summaries) = (

@@ -33,7 +33,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from tqdm import tqdm
 
-from vpt_rl.checkpoint import save_policy, write_model_file
+from vpt_rl.checkpoint import save_policy, weights_beside, write_model_file
 from vpt_rl.model import PolicyConfig
 from vpt_rl.policies.sample_factory import add_vpt_args, register_vpt_components
 from vpt_rl.policies.sample_factory.envs import DEBUG_ENV_NAME, SF_ENV_IDS
@@ -78,14 +78,19 @@ def prepare_cfg(cfg, verbose: bool = True) -> MemoryEstimate:
     for key, want in required.items():
         if getattr(cfg, key) != want:
             raise ValueError(f"--{key}={getattr(cfg, key)!r} is not supported with the VPT model; expected {want!r}")
-    if cfg.kl_coef < 0:
-        raise ValueError(f"--kl_coef must be >= 0, got {cfg.kl_coef}")
-    if not 0 < cfg.kl_decay <= 1:
-        raise ValueError(f"--kl_decay must be in (0, 1], got {cfg.kl_decay}")
     if cfg.weights and not os.path.isfile(cfg.weights):
         raise ValueError(f"--weights {cfg.weights!r} does not exist")
     if cfg.model and not os.path.isfile(cfg.model):
         raise ValueError(f"--model {cfg.model!r} does not exist")
+    if cfg.model and not cfg.weights:
+        # the .weights beside the .model, as label / train-bc take it; never a silent random init
+        cfg.weights = weights_beside(cfg.model)
+    if cfg.kl_coef is None:  # as the SB3 backend: the paper's 0.2 towards pretrained weights, no KL from scratch
+        cfg.kl_coef = 0.2 if cfg.weights else 0.0
+    if cfg.kl_coef < 0:
+        raise ValueError(f"--kl_coef must be >= 0, got {cfg.kl_coef}")
+    if not 0 < cfg.kl_decay <= 1:
+        raise ValueError(f"--kl_decay must be in (0, 1], got {cfg.kl_decay}")
 
     layout = StateLayout.from_config(policy_config_for(cfg), with_prior=cfg.kl_coef > 0)
     cli = getattr(cfg, "cli_args", {}) or {}
@@ -141,8 +146,10 @@ def run(cfg) -> int:
     from sample_factory.train import make_runner
 
     from vpt_rl.policies.sample_factory.learner import install_vpt_learner  # lazy: imports Sample Factory
+    from vpt_rl.policies.sample_factory.processes import install_worker_parent_guard
 
     install_vpt_learner()
+    install_worker_parent_guard()  # a killed main process takes its workers with it
     cfg, runner = make_runner(cfg)
     runner.register_observer(_ProgressObserver(cfg.train_for_env_steps))
     status = runner.init()
@@ -166,7 +173,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, MemoryBudgetError) as exc:
         print(f"[vpt-sf] error: {exc}", file=sys.stderr)
         return 2
-    cfg.rnn_size, cfg.recurrence = effective.rnn_size, effective.recurrence
+    for key in ("rnn_size", "recurrence", "weights", "kl_coef"):  # what prepare_cfg resolved
+        setattr(cfg, key, getattr(effective, key))
     status = run(cfg)
     if status == 0 and effective.export_prefix:
         model_path, weights_path = export_policy(effective, effective.export_prefix)
@@ -195,7 +203,8 @@ def policy_from_checkpoint(cfg, checkpoint_path: Optional[str] = None):
     path = checkpoint_path or latest_checkpoint(cfg.train_dir, cfg.experiment)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model_sd = ckpt["model"]
-    net = build_policy_net(getattr(cfg, "model", None), None, getattr(cfg, "preset", "tiny"))
+    # the architecture only (no weights are read): the checkpoint's state dict is loaded next
+    net = build_policy_net(None, None, getattr(cfg, "model", None) or getattr(cfg, "preset", "tiny"))
     prefix = "policy."
     sd = {k[len(prefix):]: v for k, v in model_sd.items() if k.startswith(prefix)}
     mean_key, var_key = "returns_normalizer.running_mean", "returns_normalizer.running_var"
@@ -257,7 +266,7 @@ def finetune_sf(
     model: Optional[str] = None,
     weights: Optional[str] = None,
     preset=None,
-    kl_coef: float = 0.2,
+    kl_coef: Optional[float] = None,
     ent_coef: float = 0.0,
     num_workers: int = 2,
     out_dir: str = "runs/sf",
@@ -276,11 +285,13 @@ def finetune_sf(
 
     :param env_id_or_name: ``"vpt_minelite"`` / ``"vpt_rl/MineLite-v0"`` (or another name in ``SF_ENV_IDS``)
     :param total_steps: env steps to train for (in total, across resumes)
-    :param model: official ``.model`` file; without it ``preset`` picks the architecture
-    :param weights: official ``.weights`` file to start from (random init when None)
+    :param model: official ``.model`` file of a pretrained start; without it ``preset`` picks the architecture
+    :param weights: its ``.weights`` file (default: the one beside ``model``, same stem, which must exist; the
+        net is randomly initialised only from a ``preset``)
     :param preset: a preset name (``"tiny"``, ``"micro"``, ...) or a ``vpt_rl.model.PolicyConfig`` when no
         ``model`` is given; a dict of extra SF options otherwise also accepted here
-    :param kl_coef: coefficient of KL(prior || policy) (decays by ``--kl_decay`` per iteration; 0 disables)
+    :param kl_coef: coefficient of KL(prior || policy) (decays by ``--kl_decay`` per iteration; 0 disables);
+        default 0.2 with pretrained weights, 0 from scratch (as :func:`~vpt_rl.policies.sb3.finetune_sb3`)
     :param ent_coef: entropy bonus coefficient (SF's ``exploration_loss_coeff``)
     :param num_workers: rollout worker processes; 0 runs SF's serial runner (one process)
     :param out_dir: SF ``--train_dir``
@@ -302,9 +313,11 @@ def finetune_sf(
     extra = dict(extra_args or {})
     argv: List[str] = [
         "--env", _sf_env_name(env_id_or_name), "--train_for_env_steps", str(int(total_steps)),
-        "--kl_coef", str(float(kl_coef)), "--exploration_loss_coeff", str(float(ent_coef)),
+        "--exploration_loss_coeff", str(float(ent_coef)),
         "--train_dir", str(out_dir), "--experiment", str(experiment), "--seed", str(int(seed)),
     ]
+    if kl_coef is not None:
+        argv += ["--kl_coef", str(float(kl_coef))]
     if env_kwargs:
         argv += ["--env_kwargs", json.dumps(env_kwargs)]
     if isinstance(preset, dict):
@@ -313,14 +326,15 @@ def finetune_sf(
     if model:
         argv += ["--model", str(model)]
     elif preset is not None and not isinstance(preset, str):
-        # a PolicyConfig: write it as an official .model file so the SF processes can read it
+        # a PolicyConfig: write it as an official .model file so the SF processes can read it (as --preset:
+        # a random init of that architecture)
         if not isinstance(preset, PolicyConfig):
             raise TypeError(f"preset must be a preset name, a PolicyConfig or a dict of SF options, got {preset!r}")
         cfg_dir = os.path.join(out_dir, experiment)
         os.makedirs(cfg_dir, exist_ok=True)
-        model = os.path.join(cfg_dir, "architecture.model")
-        write_model_file(model, preset.to_kwargs(), 1.0)
-        argv += ["--model", model]
+        architecture = os.path.join(cfg_dir, "architecture.model")
+        write_model_file(architecture, preset.to_kwargs(), 1.0)
+        argv += ["--preset", architecture]
     elif isinstance(preset, str):
         argv += ["--preset", preset]
     if weights:

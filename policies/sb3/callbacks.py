@@ -1,5 +1,5 @@
 """SB3 callbacks of the VPT plug-in: milestone statistics, the per-episode learning curve, and the
-progress bar with atomic periodic checkpoints used by :func:`~vpt_rl.policies.sb3.finetune_sb3`."""
+progress bar with periodic checkpoints at rollout boundaries used by :func:`~vpt_rl.policies.sb3.finetune_sb3`."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,6 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
-from vpt_rl.atomic import atomic_output
 from vpt_rl.policies.episodes_csv import read_episodes_csv, write_episodes_csv
 
 
@@ -100,14 +99,17 @@ class EpisodeCSVCallback(BaseCallback):
 
 
 class _ProgressAndCheckpoint(BaseCallback):
-    """tqdm progress bar plus atomic periodic checkpoints (:func:`atomic_save`); ``before_save`` runs
-    just before each checkpoint (the episode log is flushed there, so that it never lags a checkpoint)."""
+    """tqdm progress bar plus periodic checkpoints: ``save()`` runs at the first rollout boundary at least
+    ``every`` env steps after the last checkpoint.
 
-    def __init__(self, total: int, path: str, every: int, desc: str = "sb3 finetune",
-                 before_save: Optional[Callable[[], None]] = None):
+    A boundary is the start of a rollout, which SB3 reaches after training on the previous one: there every
+    collected step has been trained on, so a resume repeats no PPO update and skips none (saving during a
+    rollout, as ``on_step`` would, stores steps whose update the resumed run never makes).
+    """
+
+    def __init__(self, total: int, save: Callable[[], None], every: int, desc: str = "sb3 finetune"):
         super().__init__()
-        self.total, self.path, self.every, self.desc = total, path, every, desc
-        self.before_save = before_save
+        self.total, self.save, self.every, self.desc = total, save, every, desc
         self._bar = None
         self._last_save = 0
 
@@ -115,26 +117,17 @@ class _ProgressAndCheckpoint(BaseCallback):
         self._bar = tqdm(total=self.total, initial=min(self.num_timesteps, self.total), unit="step", desc=self.desc)
         self._last_save = self.num_timesteps
 
+    def _on_rollout_start(self) -> None:
+        if self.every > 0 and self.num_timesteps - self._last_save >= self.every:
+            self.save()
+            self._last_save = self.num_timesteps
+
     def _on_step(self) -> bool:
         if self._bar is not None:
             self._bar.n = min(self.num_timesteps, self.total)
             self._bar.refresh()
-        if self.every > 0 and self.num_timesteps - self._last_save >= self.every:
-            if self.before_save is not None:
-                self.before_save()
-            atomic_save(self.model, self.path)
-            self._last_save = self.num_timesteps
         return True
 
     def _on_training_end(self) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-def atomic_save(model: Any, path: str) -> None:
-    """``model.save(path)`` (an SB3 algorithm) written atomically; the temporary name ends in ``.zip`` so
-    that SB3 does not append one."""
-    with atomic_output(path, suffix=".zip") as tmp:
-        model.save(str(tmp))
-
-

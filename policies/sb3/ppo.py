@@ -60,7 +60,8 @@ class VPTPPO(PPO):
         ``MultiDiscrete([8641, 121])`` actions (``make_vpt_env``), or an env id.
     :param learning_rate: 2e-5 (paper).
     :param n_steps: steps per env per rollout.
-    :param batch_size: steps per optimizer step; a multiple of ``segment_len`` (default: the whole rollout).
+    :param batch_size: steps per optimizer step; a multiple of ``segment_len`` (default: the whole rollout, which
+        follows the number of envs when a zip is loaded onto another env with ``VPTPPO.load(zip, env=...)``).
     :param n_epochs: passes over the rollout.
     :param gamma: 0.999 (paper).
     :param gae_lambda: 0.95 (paper).
@@ -150,6 +151,18 @@ class VPTPPO(PPO):
             _init_setup_model=False,
             supported_action_spaces=(spaces.MultiDiscrete,),
         )
+        # the constructor's numbers, kept as given: vpt-rl's resume files rebuild the algorithm from them
+        # (policies/sb3/resume.py) and `vpt-rl finetune` compares them with a rerun's settings
+        self.hyperparams: Dict[str, Any] = dict(
+            learning_rate=learning_rate, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, gamma=gamma,
+            gae_lambda=gae_lambda, clip_range=clip_range, clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage, ent_coef=ent_coef, vf_coef=vf_coef, max_grad_norm=max_grad_norm,
+            kl_coef=kl_coef, kl_decay=kl_decay, value_warmup_iters=value_warmup_iters, segment_len=segment_len,
+            chunk_len=chunk_len, target_kl=target_kl, stats_window_size=stats_window_size, seed=seed,
+        )
+        # batch_size=None means "the whole rollout", which follows the env count when a zip is loaded onto
+        # another number of envs (SB3's load sets n_envs from the new env before _setup_model)
+        self.whole_rollout_batch = batch_size is None
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.clip_range = clip_range
@@ -201,12 +214,13 @@ class VPTPPO(PPO):
         if not 1 <= self.chunk_len <= timesteps:
             raise ValueError(f"chunk_len={self.chunk_len} must be in [1, timesteps={timesteps}] of the network config")
         rollout = self.n_steps * self.n_envs
-        if self.batch_size is None:
+        if self.batch_size is None or getattr(self, "whole_rollout_batch", False):
             self.batch_size = rollout
         if self.batch_size % self.segment_len or not self.segment_len <= self.batch_size <= rollout:
             raise ValueError(
                 f"batch_size={self.batch_size} must be a multiple of segment_len={self.segment_len} "
-                f"and at most n_steps * n_envs = {rollout}"
+                f"and at most n_steps * n_envs = {self.n_steps} * {self.n_envs} = {rollout} (loading a zip onto "
+                "fewer envs: VPTPPO.load(..., custom_objects={'batch_size': ...}))"
             )
         if self.kl_coef > 0 and self.policy.prior is None:
             raise ValueError(f"kl_coef={self.kl_coef} needs a prior, but policy_kwargs has with_prior=False")

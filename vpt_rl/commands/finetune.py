@@ -3,8 +3,9 @@
 Two backends:
 
 * ``--backend sb3`` (default): :func:`vpt_rl.policies.sb3.finetune_sb3` (VPTPPO with the KL penalty to the
-  frozen starting policy). Resumes from ``OUT_DIR/checkpoint.zip``; writes ``OUT_DIR/final.zip``,
-  ``OUT_DIR/policy.model`` / ``.weights`` and TensorBoard logs in ``OUT_DIR/tb``.
+  frozen starting policy). Resumes from ``OUT_DIR/checkpoint.zip`` (only with the run's settings; it says
+  so, and names any that differ); writes ``OUT_DIR/final.zip``, ``OUT_DIR/policy.model`` / ``.weights`` and
+  TensorBoard logs in ``OUT_DIR/tb``.
 * ``--backend sf``: Sample Factory; every other argument goes unchanged to
   ``vpt_rl.policies.sample_factory.train.main`` (see ``vpt-rl finetune --backend sf --help``).
 
@@ -23,6 +24,7 @@ import json
 import sys
 from typing import List, Optional, Sequence
 
+from vpt_rl.checkpoint import CheckpointError
 from vpt_rl.envs.registration import MINELITE_ID
 
 
@@ -49,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default=MINELITE_ID, help="gymnasium id given to make_vpt_env")
     p.add_argument("--steps", type=int, required=True, help="total env steps (over all envs)")
     p.add_argument("--model", help="official .model file of the starting policy")
-    p.add_argument("--weights", help="official .weights file of the starting policy")
+    p.add_argument("--weights", help="official .weights file of the starting policy (default: the .weights beside "
+                                     "--model, same stem; there must be one)")
     p.add_argument("--preset", "--config", dest="preset",
                    help="preset name or .model file for a randomly initialised policy (instead of --model); "
                         "--config is its old name")
@@ -110,13 +113,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in ("batch_size", "segment_len", "chunk_len"):
         if getattr(args, name) is not None:
             ppo_kwargs[name] = getattr(args, name)
-    path = finetune_sb3(
-        args.env, args.steps, model=args.model, weights=args.weights, preset=args.preset, kl_coef=args.kl_coef,
-        ent_coef=args.ent_coef, n_envs=args.n_envs, n_steps=args.n_steps, out_dir=args.out_dir, seed=args.seed,
-        learning_rate=args.lr, vec_env=args.vec_env, checkpoint_every=args.checkpoint_every, device=args.device,
-        policy_kwargs=dict(freeze_cnn=args.freeze_cnn, autocast_bf16=args.bf16), ppo_kwargs=ppo_kwargs,
-        export=not args.no_export, **env_kwargs,
-    )
+    try:
+        path = finetune_sb3(
+            args.env, args.steps, model=args.model, weights=args.weights, preset=args.preset, kl_coef=args.kl_coef,
+            ent_coef=args.ent_coef, n_envs=args.n_envs, n_steps=args.n_steps, out_dir=args.out_dir, seed=args.seed,
+            learning_rate=args.lr, vec_env=args.vec_env, checkpoint_every=args.checkpoint_every, device=args.device,
+            policy_kwargs=dict(freeze_cnn=args.freeze_cnn, autocast_bf16=args.bf16), ppo_kwargs=ppo_kwargs,
+            export=not args.no_export, **env_kwargs,
+        )
+    except CheckpointError as e:  # a missing .weights, a refused or conflicting checkpoint: one line, no traceback
+        print(f"vpt-rl finetune: {e}", file=sys.stderr)
+        return 2
     print(f"saved {path}")
     return 0
 
