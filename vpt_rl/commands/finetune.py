@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence
 
 from vpt_rl.checkpoint import CheckpointError
 from vpt_rl.envs.registration import MINELITE_ID
+from vpt_rl.train.args import DefaultsHelpFormatter
 
 
 def _split_backend(argv: Sequence[str]) -> tuple:
@@ -46,7 +47,8 @@ def _split_backend(argv: Sequence[str]) -> tuple:
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of the SB3 backend."""
-    p = argparse.ArgumentParser(prog="vpt-rl finetune", description="RL fine-tuning of a VPT policy (SB3 backend; --backend sf for Sample Factory)")
+    p = argparse.ArgumentParser(prog="vpt-rl finetune", formatter_class=DefaultsHelpFormatter,
+                                description="RL fine-tuning of a VPT policy (SB3 backend; --backend sf for Sample Factory)")
     p.add_argument("--backend", choices=("sb3", "sf"), default="sb3", help="training library (default sb3)")
     p.add_argument("--env", default=MINELITE_ID, help="gymnasium id given to make_vpt_env")
     p.add_argument("--steps", type=int, required=True, help="total env steps (over all envs)")
