@@ -1,16 +1,20 @@
-"""The plumbing every training loop shares: seeding, device choice, the learning-rate schedule, TensorBoard, and
-torch.distributed (torchrun) helpers."""
+"""The plumbing every training loop shares: seeding, device choice, the learning-rate schedule, TensorBoard,
+stopping on Ctrl-C / ``kill`` with a checkpoint, and torch.distributed (torchrun) helpers."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import random
+import shlex
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+from vpt_rl.interrupt import Interrupted, StopFlag
 
 
 def seed_everything(seed: int) -> None:
@@ -86,6 +90,44 @@ def periodic_eval_and_save(step: int, args, run_eval: Callable[[], Any], save: C
         run_eval()
     if args.save_every and step % args.save_every == 0 and step < args.total_steps:
         save()
+
+
+def command_line(prog: str, args) -> str:
+    """The shell command that runs ``prog`` with the dataclass ``args`` (only the fields that differ from their
+    defaults, as ``--flag value``; positional list fields first), e.g. to tell the user how to resume."""
+    words, flags = shlex.split(prog), []
+    for f in dataclasses.fields(args):
+        value = getattr(args, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore
+        if value == default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.metadata.get("positional"):
+            words += [str(v) for v in value]
+        elif isinstance(value, bool):
+            flags.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, (list, tuple)):
+            flags += [flag, *(str(v) for v in value)]
+        else:
+            flags += [flag, "none" if value is None else str(value)]
+    return shlex.join(words + flags)
+
+
+def agreed_stop(stop: StopFlag, world: int) -> Optional[int]:
+    """The signal number if this process or, under torchrun, any rank was asked to stop (else None); every
+    rank gets the same answer, so all stop after the same step and save together."""
+    if world <= 1:
+        return stop.signum
+    t = torch.tensor([stop.signum or 0], dtype=torch.int64)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return int(t.item()) or None
+
+
+def interrupted_at(signum: int, step: int, where: Union[str, Path], resume: str) -> Interrupted:
+    """The :class:`Interrupted` a training loop raises after saving on a signal: one line with the step, the
+    folder of the checkpoint and the command that resumes."""
+    return Interrupted(signum, f"stopped at step {step}; checkpoint saved in {where}; resume with: {resume}")
 
 
 # Distributed (torchrun) helpers: torch.distributed, nothing home-made
