@@ -91,6 +91,18 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
+def _interrupt_in_chain(error: BaseException) -> Optional[KeyboardInterrupt]:
+    """The ``KeyboardInterrupt`` that ``error`` is or was caused by, if any: an interrupt inside a numba or C
+    function can surface as ``SystemError: ... returned a result with an exception set`` caused by it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_main(main: Callable[[Sequence[str]], Optional[int]], argv: Sequence[str], prog: str) -> int:
     """``main(argv)`` with interrupts turned into one line on stderr and exit status 130 (SIGINT) / 143 (SIGTERM).
 
@@ -101,12 +113,14 @@ def run_main(main: Callable[[Sequence[str]], Optional[int]], argv: Sequence[str]
     previous = signal.signal(signal.SIGTERM, _raise_interrupted) if in_main_thread else None
     try:
         return int(main(list(argv)) or 0)
-    except Interrupted as e:
-        print(f"{prog}: {e}", file=sys.stderr, flush=True)
-        return exit_status(e.signum)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted (SIGINT)", file=sys.stderr, flush=True)
-        return exit_status(signal.SIGINT)
+    except (KeyboardInterrupt, Exception) as e:
+        interrupt = _interrupt_in_chain(e)
+        if interrupt is None:
+            raise
+        signum = getattr(interrupt, "signum", signal.SIGINT)
+        message = str(interrupt) if isinstance(interrupt, Interrupted) else "interrupted (SIGINT)"
+        print(f"{prog}: {message}", file=sys.stderr, flush=True)
+        return exit_status(signum)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
