@@ -60,7 +60,7 @@ from vpt_rl.atomic import atomic_torch_save, atomic_write_text, remove_stale_tem
 from vpt_rl.checkpoint import build_policy, load_policy, save_policy
 from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
-from vpt_rl.interrupt import StopFlag, run_main, stop_requested
+from vpt_rl.interrupt import Interrupted, StopFlag, run_main, stop_requested
 from vpt_rl.model import action_log_prob, state_detach
 from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
@@ -407,6 +407,8 @@ def _run_bc(args: Args, stop: StopFlag):
             writer.close()
             if world > 1:
                 torch.distributed.destroy_process_group()
+            if rank != 0:
+                raise Interrupted(signum, f"rank {rank} stopped at step {step} (rank 0 saved)")
             raise interrupted_at(signum, step, out.resolve(), command_line("vpt-rl train-bc", args))
 
     while step < args.total_steps:
