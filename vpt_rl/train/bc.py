@@ -68,6 +68,7 @@ from vpt_rl.train.runtime import (
     agreed_stop,
     all_reduce_mean,
     command_line,
+    cpu_state_dict,
     dist_env,
     eval_mode,
     init_distributed,
@@ -75,6 +76,7 @@ from vpt_rl.train.runtime import (
     lr_at,
     periodic_eval_and_save,
     resolve_device,
+    resumed_list,
     saved_train_state,
     seed_everything,
     summary_writer,
@@ -324,6 +326,8 @@ def _run_bc(args: Args, stop: StopFlag):
             init_policy_heads(policy, segments)  # the same on every rank: all ranks count all segments
     else:
         policy = load_policy(str(model_path), str(weights_path), device=str(device))
+        if "model" in state:  # the weights saved with this state (a kill can fall between the two files' writes)
+            policy.load_state_dict(state["model"])
     step = int(state["step"]) if state is not None else 0
     # the value head gets no BC gradient (as in the official demo); freeze it so DDP sees no unused params
     for p in policy.value_head.parameters():
@@ -354,13 +358,8 @@ def _run_bc(args: Args, stop: StopFlag):
                          min_confidence=args.min_label_confidence, max_segment_frames=args.max_segment_frames)
     loader = iter(make_loader(ds, num_workers=args.num_workers))
     writer = summary_writer(out / "tb" if rank == 0 else None)
-    history = []
-    if state is not None and rank == 0 and (out / "metrics.json").is_file():
-        history = json.loads((out / "metrics.json").read_text()).get("history", [])
-
-    evals = []
-    if state is not None and rank == 0 and (out / "metrics.json").is_file():
-        evals = json.loads((out / "metrics.json").read_text()).get("heldout_history", [])
+    history = resumed_list(state, "history", out / "metrics.json")
+    evals = resumed_list(state, "heldout_history", out / "metrics.json")
     train_counts = bc_label_counts(segments) if val_segs and rank == 0 else None
 
     def run_eval():
@@ -381,11 +380,13 @@ def _run_bc(args: Args, stop: StopFlag):
                 positions.positions.update(shard)
         if rank != 0:
             return
-        save_policy(policy, str(model_path), str(weights_path))
-        train_state = {"step": step, "optimizer": opt.state_dict(), "data": positions.state_dict()}
+        # the training state first, whole: it is what a resume reads, so a kill between the files costs nothing
+        train_state = {"step": step, "model": cpu_state_dict(policy), "optimizer": opt.state_dict(),
+                       "data": positions.state_dict(), "history": history, "heldout_history": evals}
         if world == 1:  # one process: every stream's memory is here, so a resume continues exactly
             train_state["memory"] = {k: [tuple(t.cpu() for t in layer) for layer in v] for k, v in memories.items()}
         atomic_torch_save(train_state, state_path)
+        save_policy(policy, str(model_path), str(weights_path))
         payload = {"args": asdict(args), "world_size": world, "step": step, "history": history,
                    "heldout_history": evals, "train_segments": [str(p) for p in segments],
                    "val_segments": [str(p) for p in val_segs]}

@@ -54,11 +54,13 @@ from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
     agreed_stop,
     command_line,
+    cpu_state_dict,
     eval_mode,
     interrupted_at,
     lr_at,
     periodic_eval_and_save,
     resolve_device,
+    resumed_list,
     saved_train_state,
     seed_everything,
     summary_writer,
@@ -430,6 +432,8 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
     step = int(state["step"]) if state is not None else 0
     if state is not None:
         idm = load_idm(str(model_path), str(weights_path), device=str(device))
+        if "model" in state:  # the weights saved with this state (a kill can fall between the two files' writes)
+            idm.load_state_dict(state["model"])
     else:
         idm = _build_idm(args, device)
         if args.prior_init and not args.init_model:
@@ -458,12 +462,13 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
                          pack=False, epochs=None, shuffle=True, seed=positions.seed, start=start)
     loader = iter(make_loader(ds, num_workers=args.num_workers))
     writer = summary_writer(out / "tb")
-    history = json.loads((out / "metrics.json").read_text()).get("history", []) if (
-        state is not None and (out / "metrics.json").is_file()) else []
+    history = resumed_list(state, "history", out / "metrics.json")
 
     def save(final_metrics=None):
+        # the training state first, whole: it is what a resume reads, so a kill between the files costs nothing
+        atomic_torch_save({"step": step, "model": cpu_state_dict(idm), "optimizer": opt.state_dict(),
+                           "data": positions.state_dict(), "history": history}, state_path)
         save_idm(idm, str(model_path), str(weights_path))
-        atomic_torch_save({"step": step, "optimizer": opt.state_dict(), "data": positions.state_dict()}, state_path)
         payload = {"args": asdict(args), "step": step, "history": history,
                    "train_segments": [str(s) for s in train_segs], "val_segments": [str(s) for s in val_segs]}
         if final_metrics is not None:

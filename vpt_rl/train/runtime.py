@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import random
@@ -64,11 +65,27 @@ class _NullWriter:
 
 
 def saved_train_state(state_path: Union[str, Path], weights_path: Union[str, Path]) -> Optional[dict]:
-    """The ``{"step", "optimizer"}`` a training run saved beside its weights, to resume from; ``None`` unless
-    both files exist (a run killed before its first checkpoint starts over). Read with ``weights_only=True``."""
+    """The training state a run saved beside its weights, to resume from (``step``, ``optimizer``; from this version
+    also ``model``, ``data``, ``history``); ``None`` unless both files exist (a run killed before its first checkpoint
+    starts over). Read with ``weights_only=True``."""
     if not (Path(state_path).is_file() and Path(weights_path).is_file()):
         return None
     return torch.load(state_path, map_location="cpu", weights_only=True)
+
+
+def cpu_state_dict(net: torch.nn.Module) -> dict:
+    """A copy of ``net``'s state dict on the CPU, to save in a training state."""
+    return {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+
+
+def resumed_list(state: Optional[dict], key: str, metrics_path: Union[str, Path]) -> list:
+    """The list ``key`` (a metrics history) of a run being resumed: from its training state, or, for states saved
+    before they held it, from its ``metrics.json``; ``[]`` for a fresh run."""
+    if state is None:
+        return []
+    if key in state:
+        return list(state[key])
+    return json.loads(Path(metrics_path).read_text()).get(key, []) if Path(metrics_path).is_file() else []
 
 
 @contextlib.contextmanager
