@@ -1,5 +1,8 @@
 """Streaming (B, T) sequence dataset: alignment with the jsonl, lanes, sharding, workers, bad segments."""
 import io
+import os
+import signal
+import time
 import warnings
 
 import pytest
@@ -206,3 +209,16 @@ def _round_trip(obj):
     torch.save(obj, buf)
     buf.seek(0)
     return buf
+
+
+def test_decode_workers_ignore_the_ctrl_c_meant_for_their_trainer(segments):
+    # the terminal sends Ctrl-C to the whole process group: a worker that died of it failed the trainer's next
+    # fetch ("DataLoader worker exited unexpectedly") while the trainer was saving its checkpoint
+    ds = SequenceDataset(segments, batch_size=1, seq_len=8, skip_null=False, epochs=None)
+    it = iter(make_loader(ds, num_workers=1))
+    next(it)
+    os.kill(it._workers[0].pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert all(next(it)["mask"].any() for _ in range(6))
+    assert it._workers[0].is_alive()
+    del it

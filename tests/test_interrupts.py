@@ -116,7 +116,7 @@ def test_a_bc_run_killed_and_resumed_sees_the_same_batches_and_losses_as_an_unin
     proc = _start("vpt_rl.train.bc", [str(data), *BC_RUN, "--lr", "3e-3", "--warmup-steps", "0", "--min-lr-ratio", "1",
                                       "--no-prior-init", "--total-steps", "400", "--save-every", "4", "--out-dir",
                                       str(out)])
-    _wait_for(out / "train_state.pt", proc)
+    _wait_for(out / "metrics.json", proc)  # written last: the first checkpoint is complete
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     saved = torch.load(out / "train_state.pt", weights_only=True)["step"]

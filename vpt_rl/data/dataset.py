@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 import zlib
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -311,15 +312,21 @@ def make_loader(dataset: SequenceDataset, num_workers: int = 0, prefetch_factor:
     """A ``DataLoader`` over :class:`SequenceDataset` batches: each worker streams its own shard.
 
     Batches from different workers interleave; use ``batch["stream"]`` to keep one recurrent state per
-    stream. ``num_workers=0`` decodes in the calling process (stream 0).
+    stream. ``num_workers=0`` decodes in the calling process (stream 0). Workers ignore Ctrl-C (the terminal
+    sends it to the whole process group): the trainer decides when to stop, and stops them.
     """
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     kwargs = {}
     if num_workers > 0:
         kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False,
-                      multiprocessing_context=multiprocessing_context)
+                      multiprocessing_context=multiprocessing_context, worker_init_fn=_ignore_ctrl_c)
     return DataLoader(dataset, batch_size=None, num_workers=num_workers, **kwargs)
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    # a worker killed by the Ctrl-C meant for its trainer would fail the trainer's next fetch
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def count_steps(segments: Sequence, skip_null: bool = False) -> int:

@@ -52,7 +52,6 @@ from vpt_rl.model import IDM_PRESETS, IDMNet, MotionStem, idm_argmax
 from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
-    agreed_stop,
     command_line,
     cpu_state_dict,
     eval_mode,
@@ -447,6 +446,8 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
         if args.motion_aux_frames > 0 and step < args.total_steps:
             cache = MotionCache(train_segs, args.motion_cache_frames, seed=args.seed, progress=args.progress)
             cache_rng = torch.Generator().manual_seed(args.seed * 7919 + step)
+            if state is not None and "cache_rng" in state:  # the draws an uninterrupted run would make
+                cache_rng.set_state(state["cache_rng"])
     idm.train()
     seq_len = int(args.seq_len or idm.cfg.timesteps)
     opt = torch.optim.AdamW([p for p in idm.parameters() if p.requires_grad], lr=args.lr,
@@ -466,8 +467,11 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
 
     def save(final_metrics=None):
         # the training state first, whole: it is what a resume reads, so a kill between the files costs nothing
-        atomic_torch_save({"step": step, "model": cpu_state_dict(idm), "optimizer": opt.state_dict(),
-                           "data": positions.state_dict(), "history": history}, state_path)
+        train_state = {"step": step, "model": cpu_state_dict(idm), "optimizer": opt.state_dict(),
+                       "data": positions.state_dict(), "history": history, "aug_rng": aug_rng.get_state()}
+        if cache is not None:
+            train_state["cache_rng"] = cache_rng.get_state()
+        atomic_torch_save(train_state, state_path)
         save_idm(idm, str(model_path), str(weights_path))
         payload = {"args": asdict(args), "step": step, "history": history,
                    "train_segments": [str(s) for s in train_segs], "val_segments": [str(s) for s in val_segs]}
@@ -487,15 +491,16 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
 
     warmup = min(args.warmup_steps, args.total_steps // 4)  # short runs still get to the peak lr
     aug_rng = torch.Generator().manual_seed(args.seed * 1000003 + step)
+    if state is not None and "aug_rng" in state:
+        aug_rng.set_state(state["aug_rng"])
     bar = tqdm(total=args.total_steps, initial=step, desc="train-idm", disable=not args.progress)
     t0, frames = time.time(), 0
 
     def stop_if_asked():
-        signum = agreed_stop(stop, 1)
-        if signum:
+        if stop:
             save()
             writer.close()
-            raise interrupted_at(signum, step, out.resolve(), command_line("vpt-rl train-idm", args))
+            raise interrupted_at(stop.signum, step, out.resolve(), command_line("vpt-rl train-idm", args))
 
     while step < args.total_steps:
         stop_if_asked()
