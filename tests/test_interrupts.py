@@ -19,6 +19,8 @@ from vpt_rl.data.synthetic import write_synthetic_segment
 from vpt_rl.interrupt import Interrupted, run_main, stop_requested
 from vpt_rl.train.bc import Args as BCArgs
 from vpt_rl.train.bc import run_bc
+from vpt_rl.train.idm import Args as IDMArgs
+from vpt_rl.train.idm import train_idm
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -131,6 +133,25 @@ def test_a_bc_run_killed_and_resumed_sees_the_same_batches_and_losses_as_an_unin
     # after the resume the stream goes on (same frames, same memory): the same losses, not those of steps 1, 2, ...
     np.testing.assert_allclose([h["loss"] for h in resumed], [h["loss"] for h in full], rtol=1e-4)
     assert not np.allclose([h["loss"] for h in resumed[saved:saved + 4]], [h["loss"] for h in full[:4]], rtol=1e-2)
+
+
+def test_an_idm_run_killed_and_resumed_ends_with_the_weights_of_an_uninterrupted_one(data, tmp_path):
+    flags = dict(preset="micro_idm", batch_size=1, seq_len=8, total_steps=24, mirror_aug=0.5, eval_every=0,
+                 device="cpu", progress=False)
+    full = train_idm(IDMArgs(data=[str(data)], save_every=0, out_dir=str(tmp_path / "full"), **flags))
+    out = tmp_path / "idm"
+    proc = _start("vpt_rl.train.idm", [str(data), *IDM_RUN, "--seq-len", "8", "--total-steps", "24", "--mirror-aug",
+                                       "0.5", "--save-every", "4", "--out-dir", str(out)])
+    _wait_for(out / "metrics.json", proc)  # written last: the first checkpoint is complete
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert 4 <= torch.load(out / "train_state.pt", weights_only=True)["step"] < 24
+
+    resumed = train_idm(IDMArgs(data=[str(data)], save_every=4, out_dir=str(out), **flags))
+    want, got = (torch.load(p.with_suffix(".weights"), weights_only=True) for p in (full, resumed))
+    assert want.keys() == got.keys()
+    for k in want:  # same windows, same mirror draws after the resume: the same training
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
 
 
 def test_run_main_turns_a_real_signal_into_one_line_and_its_exit_status(capsys):
