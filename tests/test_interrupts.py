@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+import vpt_rl.train.idm as idm_mod
 from vpt_rl.data.synthetic import write_synthetic_segment
 from vpt_rl.interrupt import Interrupted, run_main, stop_requested
 from vpt_rl.train.bc import Args as BCArgs
@@ -152,6 +153,28 @@ def test_an_idm_run_killed_and_resumed_ends_with_the_weights_of_an_uninterrupted
     assert want.keys() == got.keys()
     for k in want:  # same windows, same mirror draws after the resume: the same training
         torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
+
+
+def test_training_called_from_python_saves_on_a_signal_and_leaves_the_resume_command_to_its_caller(data, tmp_path,
+                                                                                                   monkeypatch):
+    # what the pipeline sees: an Interrupted with the step and the folder; the pipeline resumes its own way
+    real_loss, calls = idm_mod.idm_loss, []
+
+    def loss_then_ctrl_c(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C in the middle of step 3
+        return real_loss(*a, **k)
+
+    monkeypatch.setattr(idm_mod, "idm_loss", loss_then_ctrl_c)
+    out = tmp_path / "idm"
+    with pytest.raises(Interrupted) as e:
+        train_idm(IDMArgs(data=[str(data)], preset="micro_idm", batch_size=1, seq_len=8, total_steps=50, eval_every=0,
+                          save_every=0, device="cpu", progress=False, out_dir=str(out)))
+    assert str(e.value) == f"stopped at step 3; checkpoint saved in {out.resolve()}"
+    assert e.value.signum == signal.SIGINT and e.value.checkpoint == str(out.resolve())
+    assert torch.load(out / "train_state.pt", weights_only=True)["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_run_main_turns_a_real_signal_into_one_line_and_its_exit_status(capsys):

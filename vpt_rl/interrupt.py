@@ -38,11 +38,13 @@ class Interrupted(KeyboardInterrupt):
     """A command stopped on a signal after saving what it had; ``str()`` is the one line to show the user.
 
     A subclass of ``KeyboardInterrupt`` so that code which already lets Ctrl-C through treats it the same.
+    ``checkpoint`` is the folder of the checkpoint saved before stopping, if any.
     """
 
-    def __init__(self, signum: int = signal.SIGINT, message: str = ""):
+    def __init__(self, signum: int = signal.SIGINT, message: str = "", checkpoint: Optional[str] = None):
         super().__init__(message)
         self.signum = int(signum)
+        self.checkpoint = checkpoint
         self.message = message or f"interrupted by {signal.Signals(self.signum).name}"
 
     def __str__(self) -> str:

@@ -67,7 +67,6 @@ from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
     agreed_stop,
     all_reduce_mean,
-    command_line,
     cpu_state_dict,
     dist_env,
     eval_mode,
@@ -76,6 +75,7 @@ from vpt_rl.train.runtime import (
     lr_at,
     periodic_eval_and_save,
     resolve_device,
+    resume_hint,
     resumed_list,
     saved_train_state,
     seed_everything,
@@ -410,7 +410,7 @@ def _run_bc(args: Args, stop: StopFlag):
                 torch.distributed.destroy_process_group()
             if rank != 0:
                 raise Interrupted(signum, f"rank {rank} stopped at step {step} (rank 0 saved)")
-            raise interrupted_at(signum, step, out.resolve(), command_line("vpt-rl train-bc", args))
+            raise interrupted_at(signum, step, out.resolve())
 
     while step < args.total_steps:
         stop_if_asked()
@@ -466,7 +466,8 @@ def _run_bc(args: Args, stop: StopFlag):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(Args, argv)
-    path = train_bc(args)
+    with resume_hint("vpt-rl train-bc", args):
+        path = train_bc(args)
 
     if dist_env()[0] == 0:
         final = json.loads((path.parent / "metrics.json").read_text()).get("final")

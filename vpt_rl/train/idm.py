@@ -52,13 +52,13 @@ from vpt_rl.model import IDM_PRESETS, IDMNet, MotionStem, idm_argmax
 from vpt_rl.train.args import RunArgs, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
-    command_line,
     cpu_state_dict,
     eval_mode,
     interrupted_at,
     lr_at,
     periodic_eval_and_save,
     resolve_device,
+    resume_hint,
     resumed_list,
     saved_train_state,
     seed_everything,
@@ -500,7 +500,7 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
         if stop:
             save()
             writer.close()
-            raise interrupted_at(stop.signum, step, out.resolve(), command_line("vpt-rl train-idm", args))
+            raise interrupted_at(stop.signum, step, out.resolve())
 
     while step < args.total_steps:
         stop_if_asked()
@@ -559,7 +559,8 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(Args, argv)
-    path = train_idm(args)
+    with resume_hint("vpt-rl train-idm", args):
+        path = train_idm(args)
     metrics = json.loads((path.parent / "metrics.json").read_text()).get("final")
     if metrics:
         print(f"held-out keypress accuracy {metrics['keypress_accuracy']:.3f} "

@@ -141,10 +141,23 @@ def agreed_stop(stop: StopFlag, world: int) -> Optional[int]:
     return int(t.item()) or None
 
 
-def interrupted_at(signum: int, step: int, where: Union[str, Path], resume: str) -> Interrupted:
-    """The :class:`Interrupted` a training loop raises after saving on a signal: one line with the step, the
-    folder of the checkpoint and the command that resumes."""
-    return Interrupted(signum, f"stopped at step {step}; checkpoint saved in {where}; resume with: {resume}")
+def interrupted_at(signum: int, step: int, where: Union[str, Path]) -> Interrupted:
+    """The :class:`Interrupted` a training loop raises after saving on a signal: the step and the folder of the
+    checkpoint (a command's ``main`` adds how to resume, :func:`resume_hint`)."""
+    return Interrupted(signum, f"stopped at step {step}; checkpoint saved in {where}", checkpoint=str(where))
+
+
+@contextlib.contextmanager
+def resume_hint(prog: str, args) -> Iterator[None]:
+    """Inside the block, an :class:`Interrupted` that saved a checkpoint gets ``; resume with: COMMAND`` added
+    (:func:`command_line` of ``prog`` and ``args``). For a command's ``main``: a caller such as the pipeline
+    resumes its own way."""
+    try:
+        yield
+    except Interrupted as e:
+        if e.checkpoint is None:
+            raise
+        raise Interrupted(e.signum, f"{e}; resume with: {command_line(prog, args)}", e.checkpoint) from None
 
 
 # Distributed (torchrun) helpers: torch.distributed, nothing home-made
