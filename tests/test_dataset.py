@@ -1,4 +1,8 @@
 """Streaming (B, T) sequence dataset: alignment with the jsonl, lanes, sharding, workers, bad segments."""
+import io
+import os
+import signal
+import time
 import warnings
 
 import pytest
@@ -6,7 +10,7 @@ import torch
 
 from vpt_rl.actions import env_to_agent, env_to_factored
 from vpt_rl.data.contractor import DataWarning, iter_segment, load_actions
-from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
+from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
 from vpt_rl.data.synthetic import write_synthetic_segment
 
 
@@ -168,3 +172,53 @@ def test_max_segment_frames_keeps_exactly_the_first_frames_of_each_segment(tmp_p
     assert torch.equal(frames(100)[0], all_img)  # a limit past the end reads the whole segment
     with pytest.raises(ValueError, match="max_segment_frames"):
         SequenceDataset([mp4], batch_size=1, seq_len=4, max_segment_frames=0)
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_a_stream_restarted_from_a_saved_position_yields_the_batches_an_uninterrupted_one_would(segments, pack):
+    # 2 lanes of 2 segments each, read for several epochs (reshuffled every epoch): a restart can land mid-segment,
+    # at a segment end and in a later epoch
+    kw = dict(batch_size=2, seq_len=16, skip_null=False, pack=pack, epochs=None, shuffle=True, seed=7)
+    stream = iter(make_loader(SequenceDataset(segments, **kw)))
+    full = [next(stream) for _ in range(24)]
+    assert int(full[-1]["position"][:, 0].max()) >= 2  # the last batches are in the third epoch or later
+    for k in (1, 5, 11, 18):
+        positions = StreamPositions(layout_key(segments, 2, 1), seed=7)
+        positions.update(full[k - 1])
+        saved = torch.load(_round_trip(positions.state_dict()), weights_only=True)
+        start = StreamPositions(layout_key(segments, 2, 1)).resume_from(saved)
+        resumed = iter(make_loader(SequenceDataset(segments, start=start, **kw)))
+        for want in full[k:k + 4]:
+            got = next(resumed)
+            for name in ("img", "mask", "idm_buttons", "camera_deg", "position"):
+                assert torch.equal(got[name], want[name]), (k, name)
+
+
+def test_saved_positions_of_another_layout_are_not_applied(segments):
+    positions = StreamPositions(layout_key(segments, 2, 1), seed=7)
+    positions.update(next(iter(make_loader(SequenceDataset(segments, batch_size=2, seq_len=8)))))
+    saved = positions.state_dict()
+    assert StreamPositions(layout_key(segments, 4, 1)).resume_from(saved) is None  # other batch size
+    assert StreamPositions(layout_key(segments, 2, 2)).resume_from(saved) is None  # other worker count
+    assert StreamPositions(layout_key(segments[:3], 2, 1)).resume_from(saved) is None  # other data
+    assert StreamPositions(layout_key(segments, 2, 1)).resume_from(None) is None
+
+
+def _round_trip(obj):
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return buf
+
+
+def test_decode_workers_ignore_the_ctrl_c_meant_for_their_trainer(segments):
+    # the terminal sends Ctrl-C to the whole process group: a worker that died of it failed the trainer's next
+    # fetch ("DataLoader worker exited unexpectedly") while the trainer was saving its checkpoint
+    ds = SequenceDataset(segments, batch_size=1, seq_len=8, skip_null=False, epochs=None)
+    it = iter(make_loader(ds, num_workers=1))
+    next(it)
+    os.kill(it._workers[0].pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert all(next(it)["mask"].any() for _ in range(6))
+    assert it._workers[0].is_alive()
+    del it

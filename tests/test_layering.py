@@ -23,6 +23,7 @@ LAYERS = [
 ]
 LAYER_NAMES = ["core", "envs", "data", "train", "policies", "evaluate/pipeline", "commands"]
 CORE_MODULES = {"vpt_rl", "vpt_rl.actions", "vpt_rl.model", "vpt_rl.checkpoint", "vpt_rl.atomic", "vpt_rl.layers",
+                "vpt_rl.interrupt",
                 "vpt_rl.model_config", "vpt_rl.motion_stem",
                 "vpt_rl.cpu_kernels"}
 # Imported inside functions on purpose: optional extras (and what only they pull in), so that the core

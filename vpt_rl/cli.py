@@ -2,14 +2,18 @@
 
 Each subcommand lives in its own module and exposes ``main(argv: list[str]) -> int | None``; this file
 only dispatches, importing the module lazily so that ``vpt-rl --help`` stays fast and a missing optional
-dependency (Stable-Baselines3, Sample Factory) only matters for the command that needs it.
+dependency (Stable-Baselines3, Sample Factory) only matters for the command that needs it. Every command runs
+under :func:`vpt_rl.interrupt.run_main`: Ctrl-C or ``kill`` gives one line and exit status 130 / 143, not a
+traceback.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 
 from vpt_rl import __version__
+from vpt_rl.interrupt import run_main
 
 # name -> (module, one-line help)
 COMMANDS = {
@@ -46,9 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"vpt-rl: unknown command {name!r}; expected one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    rc = module.main(rest)
-    return int(rc or 0)
+    # the import runs under run_main too: Ctrl-C while torch or SB3 is still loading is an interrupt like any other
+    return run_main(functools.partial(_run_command, COMMANDS[name][0]), rest, f"vpt-rl {name}")
+
+
+def _run_command(module_name: str, argv: list[str]):
+    return importlib.import_module(module_name).main(argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,15 @@ Two packings:
 Each batch is a dict of tensors: ``img`` uint8 (B, T, 128, 128, 3) RGB, ``first`` bool (B, T), ``mask``
 bool (B, T) (False on padding), joint agent action ``buttons``/``camera`` int64 (B, T) (8641 x 121,
 :func:`vpt_rl.actions.env_to_agent`), IDM targets ``idm_buttons`` int64 (B, T, 20) and ``idm_camera``
-int64 (B, T, 2) (mu-law bins), ``camera_deg`` float32 (B, T, 2) (the true camera), and ``stream`` int.
+int64 (B, T, 2) (mu-law bins), ``camera_deg`` float32 (B, T, 2) (the true camera), ``position`` int64 (B, 3)
+(where each lane is after this batch, see below) and ``stream`` int.
+
+Resuming. A trainer that keeps the ``position`` of the last batch it took from each stream
+(:class:`StreamPositions`) and saves it with its checkpoint can restart the stream exactly there: a
+dataset built with the same segments, seed and layout and ``start=`` those positions yields the batches an
+uninterrupted run would have seen next (it replays the cheap shuffles, skips the segments already read, and
+decodes only the one segment it resumes in). A lane's position is ``(epoch, index of the segment in that
+epoch's order, steps of that segment already yielded)``; ``(-1, -1, -1)`` is a lane that yielded nothing.
 
 Example::
 
@@ -30,6 +38,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import zlib
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -64,10 +74,11 @@ class _Chunk:
         self.idm_buttons = np.zeros((t, N_IDM_BUTTONS), np.int64)
         self.idm_camera = np.full((t, 2), 5, np.int64)
         self.camera_deg = np.zeros((t, 2), np.float32)
+        self.position = np.full(3, -1, np.int64)  # the lane's position after the last step put here
         self.n = 0
 
 
-FIELDS = ("img", "first", "mask", "buttons", "camera", "idm_buttons", "idm_camera", "camera_deg")
+FIELDS = ("img", "first", "mask", "buttons", "camera", "idm_buttons", "idm_camera", "camera_deg", "position")
 
 
 class SequenceDataset(IterableDataset):
@@ -94,6 +105,9 @@ class SequenceDataset(IterableDataset):
         label`` writes on each line) is below this; true labels count as 1.0. 0 keeps everything.
     :param max_segment_frames: read only the first this many frames (lines) of each segment, e.g. the early
         game of each episode for a targeted fine-tuning set; ``None`` reads whole segments.
+    :param start: ``{stream id: (batch_size, 3) lane positions}``, the ``position`` of the last batch a
+        trainer took from each stream (:meth:`StreamPositions.resume_from`): those streams continue right after
+        it. Streams not in it start from the beginning.
     """
 
     def __init__(
@@ -114,6 +128,7 @@ class SequenceDataset(IterableDataset):
         resolution: tuple = AGENT_RESOLUTION,
         min_confidence: float = 0.0,
         max_segment_frames: Optional[int] = None,
+        start: Optional[dict] = None,
     ):
         super().__init__()
         if max_segment_frames is not None and int(max_segment_frames) < 1:
@@ -136,6 +151,7 @@ class SequenceDataset(IterableDataset):
         self.epochs, self.shuffle, self.seed = epochs, shuffle, seed
         self.rank, self.world_size = rank, world_size
         self.cursor, self.resolution = cursor, tuple(resolution)
+        self.start = {int(k): np.asarray(v, np.int64).reshape(batch_size, 3) for k, v in (start or {}).items()}
 
     # -- sharding -------------------------------------------------------------------------------------
     def lane_segments(self, stream: int, n_streams: int) -> list[list[Path]]:
@@ -165,17 +181,22 @@ class SequenceDataset(IterableDataset):
         return self.rank * n_workers + worker, self.world_size * n_workers
 
     # -- one lane -------------------------------------------------------------------------------------
-    def _lane_steps(self, segs: list[Path], rng: random.Random) -> Iterator[tuple]:
-        """Yield ``(frame, first, targets)`` for a lane, epoch after epoch; ``None`` marks a segment end."""
-        epoch = 0
+    def _lane_steps(self, segs: list[Path], rng: random.Random, start: Optional[tuple] = None) -> Iterator[tuple]:
+        """Yield ``(frame, first, targets, position)`` for a lane, epoch after epoch; ``None`` marks a segment
+        end. ``position`` is the lane's position after the step (module docstring); ``start`` is a position to
+        continue after (None: the beginning)."""
+        epoch, begin, skip = (int(v) for v in start) if start is not None and start[0] >= 0 else (0, 0, 0)
+        if self.shuffle:
+            for _ in range(epoch):  # replay the shuffles of the epochs already read: the same orders as before
+                rng.shuffle(list(segs))
         while self.epochs is None or epoch < self.epochs:
             order = list(segs)
             if self.shuffle:
                 rng.shuffle(order)
-            produced = False
-            for mp4 in order:
-                first = True
-                for step in iter_segment(mp4, skip_null=self.skip_null, cursor=self.cursor,
+            produced = begin > 0 or skip > 0  # resuming mid-epoch: this epoch already gave something
+            for idx in range(begin, len(order)):
+                first, n = True, 0
+                for step in iter_segment(order[idx], skip_null=self.skip_null, cursor=self.cursor,
                                          resolution=self.resolution):
                     if self.max_segment_frames is not None and step.index >= self.max_segment_frames:
                         break
@@ -184,28 +205,33 @@ class SequenceDataset(IterableDataset):
                     targets = _step_targets(step.env_action)
                     if self.drop_agent_null and targets[0] == 0 and targets[1] == 60:
                         continue
-                    yield step.frame, first, targets
+                    n += 1
+                    if n > skip:  # steps up to ``skip`` were read before the resume
+                        yield step.frame, first, targets, (epoch, idx, n)
+                        produced = True
                     first = False
-                    produced = True
+                skip = 0
                 yield None
+            begin = 0
             epoch += 1
             if not produced:  # every segment of this lane is unusable: stop instead of spinning
                 return
 
-    def _lane_chunks(self, segs: list[Path], rng: random.Random) -> Iterator[_Chunk]:
+    def _lane_chunks(self, segs: list[Path], rng: random.Random, start: Optional[tuple] = None) -> Iterator[_Chunk]:
         t = self.seq_len
         chunk = _Chunk(t, self.resolution)
-        for item in self._lane_steps(segs, rng):
+        for item in self._lane_steps(segs, rng, start):
             if item is None:
                 if not self.pack and chunk.n > 0:
                     yield chunk
                     chunk = _Chunk(t, self.resolution)
                 continue
-            frame, first, (b, c, flags, bins, deg) = item
+            frame, first, (b, c, flags, bins, deg), position = item
             i = chunk.n
             chunk.img[i] = frame
             chunk.first[i] = first
             chunk.mask[i] = True
+            chunk.position[:] = position
             chunk.buttons[i], chunk.camera[i] = b, c
             chunk.idm_buttons[i], chunk.idm_camera[i], chunk.camera_deg[i] = flags, bins, deg
             chunk.n += 1
@@ -220,7 +246,8 @@ class SequenceDataset(IterableDataset):
         stream, n_streams = self._stream_id()
         lanes = self.lane_segments(stream, n_streams)
         rngs = [random.Random(hash((self.seed, stream, b)) & 0xFFFFFFFF) for b in range(self.batch_size)]
-        gens = [self._lane_chunks(segs, rng) for segs, rng in zip(lanes, rngs)]
+        starts = self.start.get(stream, np.full((self.batch_size, 3), -1, np.int64))
+        gens = [self._lane_chunks(segs, rng, tuple(pos)) for segs, rng, pos in zip(lanes, rngs, starts)]
         alive = [True] * self.batch_size
         while True:
             rows = []
@@ -237,20 +264,69 @@ class SequenceDataset(IterableDataset):
             yield batch
 
 
+def layout_key(segments: Sequence, batch_size: int, n_streams: int) -> list[int]:
+    """What saved stream positions depend on: ``[crc32 of the segment paths, their number, batch_size,
+    n_streams]``. Positions saved under another key (other data, batch size, worker or rank count) do not apply."""
+    names = "\n".join(str(s) for s in segments).encode("utf-8")
+    return [zlib.crc32(names), len(segments), int(batch_size), int(n_streams)]
+
+
+class StreamPositions:
+    """The position of the last batch a trainer took from each stream of a :class:`SequenceDataset`, to save
+    with a checkpoint and resume the data exactly there.
+
+    :param layout: :func:`layout_key` of the run's data and stream layout.
+    :param seed: the dataset's seed (saved too: the positions only hold with the same shuffles).
+
+    >>> positions = StreamPositions(layout_key(segments, batch_size=4, n_streams=1))   # doctest: +SKIP
+    >>> for batch in loader: positions.update(batch); ...
+    >>> torch.save({"step": step, "data": positions.state_dict()}, "train_state.pt")
+    """
+
+    def __init__(self, layout: Sequence[int], seed: int = 0):
+        self.layout = [int(v) for v in layout]
+        self.seed = int(seed)
+        self.positions: dict = {}
+
+    def update(self, batch: dict) -> None:
+        """Record ``batch`` as the last one taken from its stream."""
+        self.positions[int(batch["stream"])] = batch["position"].clone()
+
+    def state_dict(self) -> dict:
+        """Plain tensors and ints, loadable with ``torch.load(weights_only=True)``."""
+        return {"layout": torch.tensor(self.layout, dtype=torch.int64), "seed": self.seed,
+                "positions": dict(self.positions)}
+
+    def resume_from(self, saved: Optional[dict]) -> Optional[dict]:
+        """Take over ``saved`` (a :meth:`state_dict`) and return its positions for ``SequenceDataset(start=...)``;
+        ``None`` when there is nothing saved or it was saved under another layout (the caller then reshuffles)."""
+        if not saved or [int(v) for v in saved["layout"]] != self.layout:
+            return None
+        self.seed = int(saved["seed"])
+        self.positions = {int(k): v.clone() for k, v in saved["positions"].items()}
+        return {k: v.numpy() for k, v in self.positions.items()}
+
+
 def make_loader(dataset: SequenceDataset, num_workers: int = 0, prefetch_factor: int = 2,
                 multiprocessing_context: Optional[str] = None) -> DataLoader:
     """A ``DataLoader`` over :class:`SequenceDataset` batches: each worker streams its own shard.
 
     Batches from different workers interleave; use ``batch["stream"]`` to keep one recurrent state per
-    stream. ``num_workers=0`` decodes in the calling process (stream 0).
+    stream. ``num_workers=0`` decodes in the calling process (stream 0). Workers ignore Ctrl-C (the terminal
+    sends it to the whole process group): the trainer decides when to stop, and stops them.
     """
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     kwargs = {}
     if num_workers > 0:
         kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False,
-                      multiprocessing_context=multiprocessing_context)
+                      multiprocessing_context=multiprocessing_context, worker_init_fn=_ignore_ctrl_c)
     return DataLoader(dataset, batch_size=None, num_workers=num_workers, **kwargs)
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    # a worker killed by the Ctrl-C meant for its trainer would fail the trainer's next fetch
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def count_steps(segments: Sequence, skip_null: bool = False) -> int:

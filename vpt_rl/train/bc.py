@@ -18,8 +18,14 @@ the next and cut at every segment start (``first``). Unlike the official demo, t
 
 Writes ``OUT/NAME.model`` + ``OUT/NAME.weights`` (NAME defaults to the folder name: ``--out-dir runs/bc``
 gives ``runs/bc/bc.model``; official format, atomic, readable by
-:func:`vpt_rl.checkpoint.load_policy`), ``OUT/train_state.pt`` (step, optimizer; resume after a kill),
-``OUT/metrics.json`` and TensorBoard logs under ``OUT/tb`` (loss, per-head accuracy, frames/s).
+:func:`vpt_rl.checkpoint.load_policy`), ``OUT/train_state.pt`` (step, optimizer, the data stream's position and,
+in one process, the transformer memory of each lane; resume after a kill), ``OUT/metrics.json`` and TensorBoard
+logs under ``OUT/tb`` (loss, per-head accuracy, frames/s).
+
+**Resume and interrupts.** Rerunning the same command resumes (``--no-resume`` starts over); the data stream
+continues where the checkpoint left it, so a preempted run still sees all its data. Ctrl-C or ``kill``
+(SIGINT / SIGTERM; under torchrun on any rank) saves a checkpoint at the current step, prints where it is and
+the command that resumes, and exits with 130 / 143.
 
 **Collapse guard.** A share of the segments (``--val-fraction 0.1``, or ``--val-data``) is held out and
 scored every ``--eval-every`` steps and at the end (:func:`evaluate_bc`): held-out NLL against the label
@@ -50,22 +56,28 @@ from vpt_rl.actions import (
     NULL_CAMERA,
     env_to_agent,
 )
-from vpt_rl.atomic import atomic_torch_save, atomic_write_text
+from vpt_rl.atomic import atomic_torch_save, atomic_write_text, remove_stale_temporaries
 from vpt_rl.checkpoint import build_policy, load_policy, save_policy
 from vpt_rl.data.contractor import find_segments, load_actions
-from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
+from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
+from vpt_rl.interrupt import Interrupted, StopFlag, run_main, stop_requested
 from vpt_rl.model import action_log_prob, state_detach
 from vpt_rl.model_config import POLICY_PRESETS
 from vpt_rl.train.args import TRAINING_INPUTS, RunArgs, check_ranges, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
+    agreed_stop,
     all_reduce_mean,
+    cpu_state_dict,
     dist_env,
     eval_mode,
     init_distributed,
+    interrupted_at,
     lr_at,
     periodic_eval_and_save,
     resolve_device,
+    resume_hint,
+    resumed_list,
     saved_train_state,
     seed_everything,
     summary_writer,
@@ -285,7 +297,13 @@ def run_bc(args: Args):
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel, each rank
     reads the shard ``segments[lane::lanes]`` of its own lanes, and rank 0 writes checkpoints and logs.
+    On SIGINT / SIGTERM it saves at the current step and raises :class:`vpt_rl.interrupt.Interrupted`.
     """
+    with stop_requested() as stop:
+        return _run_bc(args, stop)
+
+
+def _run_bc(args: Args, stop: StopFlag):
     if not args.data:
         raise ValueError("train_bc needs at least one data folder or segment (args.data is empty)")
     device = resolve_device(args.device)
@@ -300,6 +318,8 @@ def run_bc(args: Args):
     model_path, weights_path, state_path = out / f"{stem}.model", out / f"{stem}.weights", out / "train_state.pt"
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        for tmp in remove_stale_temporaries(out):
+            print(f"removed {tmp}, left by an interrupted write", file=sys.stderr)
 
     segments = find_segments(args.data)
     if not segments:
@@ -320,6 +340,8 @@ def run_bc(args: Args):
             init_policy_heads(policy, segments)  # the same on every rank: all ranks count all segments
     else:
         policy = load_policy(str(model_path), str(weights_path), device=str(device))
+        if "model" in state:  # the weights saved with this state (a kill can fall between the two files' writes)
+            policy.load_state_dict(state["model"])
     step = int(state["step"]) if state is not None else 0
     # the value head gets no BC gradient (as in the official demo); freeze it so DDP sees no unused params
     for p in policy.value_head.parameters():
@@ -339,19 +361,19 @@ def run_bc(args: Args):
             policy, device_ids=[device.index] if device.type == "cuda" else None)
 
     seq_len = int(args.seq_len or policy.cfg.timesteps)
+    n_streams = world * max(1, args.num_workers)
+    positions = StreamPositions(layout_key(segments, args.batch_size, n_streams), seed=args.seed)
+    start = positions.resume_from(state.get("data")) if state is not None else None
+    if state is not None and start is None:  # saved by an older version or another layout: reshuffle instead
+        positions.seed = args.seed + 1000 * step
     ds = SequenceDataset(segments, batch_size=args.batch_size, seq_len=seq_len, skip_null=True,
                          drop_agent_null=True, pack=True, epochs=None, shuffle=True,
-                         seed=args.seed + 1000 * step, rank=rank, world_size=world,
+                         seed=positions.seed, start=start, rank=rank, world_size=world,
                          min_confidence=args.min_label_confidence, max_segment_frames=args.max_segment_frames)
     loader = iter(make_loader(ds, num_workers=args.num_workers))
     writer = summary_writer(out / "tb" if rank == 0 else None)
-    history = []
-    if state is not None and rank == 0 and (out / "metrics.json").is_file():
-        history = json.loads((out / "metrics.json").read_text()).get("history", [])
-
-    evals = []
-    if state is not None and rank == 0 and (out / "metrics.json").is_file():
-        evals = json.loads((out / "metrics.json").read_text()).get("heldout_history", [])
+    history = resumed_list(state, "history", out / "metrics.json")
+    evals = resumed_list(state, "heldout_history", out / "metrics.json")
     train_counts = bc_label_counts(segments) if val_segs and rank == 0 else None
 
     def run_eval():
@@ -365,10 +387,20 @@ def run_bc(args: Args):
         return m
 
     def save(final=None):
+        if world > 1:  # rank 0 saves every rank's stream positions (a collective: every rank calls save)
+            shards = [None] * world
+            torch.distributed.all_gather_object(shards, positions.positions)
+            for shard in shards:
+                positions.positions.update(shard)
         if rank != 0:
             return
+        # the training state first, whole: it is what a resume reads, so a kill between the files costs nothing
+        train_state = {"step": step, "model": cpu_state_dict(policy), "optimizer": opt.state_dict(),
+                       "data": positions.state_dict(), "history": history, "heldout_history": evals}
+        if world == 1:  # one process: every stream's memory is here, so a resume continues exactly
+            train_state["memory"] = {k: [tuple(t.cpu() for t in layer) for layer in v] for k, v in memories.items()}
+        atomic_torch_save(train_state, state_path)
         save_policy(policy, str(model_path), str(weights_path))
-        atomic_torch_save({"step": step, "optimizer": opt.state_dict()}, state_path)
         payload = {"args": asdict(args), "world_size": world, "step": step, "history": history,
                    "heldout_history": evals, "train_segments": [str(p) for p in segments],
                    "val_segments": [str(p) for p in val_segs]}
@@ -377,14 +409,30 @@ def run_bc(args: Args):
         atomic_write_text(out / "metrics.json", json.dumps(payload, indent=1))
 
     memories: dict = {}  # stream id -> detached transformer memory of its lanes
+    if start is not None and world == 1 and "memory" in state:  # the memory goes with the data position
+        memories = {int(k): [tuple(t.to(device) for t in layer) for layer in v] for k, v in state["memory"].items()}
     warmup = min(args.warmup_steps, args.total_steps // 4)  # short runs still get to the peak lr
     bar = tqdm(total=args.total_steps, initial=step, desc="train-bc", disable=not (args.progress and rank == 0))
     t0, frames = time.time(), 0
+
+    def stop_if_asked():
+        signum = agreed_stop(stop, world)  # under torchrun: all ranks stop after the same step
+        if signum:
+            save()
+            writer.close()
+            if world > 1:
+                torch.distributed.destroy_process_group()
+            if rank != 0:
+                raise Interrupted(signum, f"rank {rank} stopped at step {step} (rank 0 saved)")
+            raise interrupted_at(signum, step, out.resolve())
+
     while step < args.total_steps:
+        stop_if_asked()
         batch = next(loader, None)
         if batch is None:  # every lane's segments failed to decode (each failure was warned about)
             raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable or held only "
                                "null actions (see the warnings)")
+        positions.update(batch)
         stream = int(batch["stream"])
         mask = batch["mask"].to(device)
         img, first = batch["img"].to(device), batch["first"].to(device)
@@ -421,6 +469,7 @@ def run_bc(args: Args):
         bar.set_postfix(loss=f"{loss.item():.3f}")
         periodic_eval_and_save(step, args, run_eval, save)
     bar.close()
+    stop_if_asked()
     save(run_eval())
     writer.close()
     if world > 1:
@@ -431,7 +480,8 @@ def run_bc(args: Args):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(Args, argv, prog="vpt-rl train-bc", paths=TRAINING_INPUTS)
-    path = train_bc(args)
+    with resume_hint("vpt-rl train-bc", args):
+        path = train_bc(args)
 
     if dist_env()[0] == 0:
         final = json.loads((path.parent / "metrics.json").read_text()).get("final")
@@ -453,4 +503,4 @@ def collapse_report(m: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, sys.argv[1:], "vpt-rl train-bc"))

@@ -14,7 +14,12 @@ must also predict "nothing pressed"). Metrics on held-out segments, as the paper
 
 Writes ``OUT/NAME.model`` + ``OUT/NAME.weights`` (official format, atomic; NAME defaults to the folder
 name, so ``--out-dir runs/idm`` gives ``runs/idm/idm.model``), ``OUT/train_state.pt``
-(optimizer and step, for resume), ``OUT/metrics.json`` and TensorBoard logs under ``OUT/tb``.
+(optimizer, step and the data stream's position, for resume), ``OUT/metrics.json`` and TensorBoard logs
+under ``OUT/tb``.
+
+Rerunning the same command resumes (``--no-resume`` starts over): the weights, optimizer and step come back and
+the data stream continues where the checkpoint left it. Ctrl-C or ``kill`` (SIGINT / SIGTERM) saves a checkpoint
+at the current step, prints where it is and the command that resumes, and exits with 130 / 143.
 """
 from __future__ import annotations
 
@@ -37,19 +42,24 @@ from vpt_rl.actions import (
     env_to_factored,
     undiscretize_camera,
 )
-from vpt_rl.atomic import atomic_torch_save, atomic_write_text
+from vpt_rl.atomic import atomic_torch_save, atomic_write_text, remove_stale_temporaries
 from vpt_rl.checkpoint import load_idm, save_idm
 from vpt_rl.data.contractor import convert_lines, find_segments, load_actions, read_jsonl_lines
-from vpt_rl.data.dataset import SequenceDataset, make_loader, split_segments
+from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
 from vpt_rl.data.video import read_video_frames
+from vpt_rl.interrupt import StopFlag, run_main, stop_requested
 from vpt_rl.model import IDM_PRESETS, IDMNet, MotionStem, idm_argmax
 from vpt_rl.train.args import TRAINING_INPUTS, RunArgs, check_ranges, parse_args
 from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
+    cpu_state_dict,
     eval_mode,
+    interrupted_at,
     lr_at,
     periodic_eval_and_save,
     resolve_device,
+    resume_hint,
+    resumed_list,
     saved_train_state,
     seed_everything,
     summary_writer,
@@ -399,8 +409,14 @@ def _build_idm(args: Args, device):
 def train_idm(args: Args) -> Path:
     """Train an IDM as described by ``args``; returns the path of the written ``.model`` file.
 
-    Resumes from ``OUT/train_state.pt`` (step, optimizer) and the weights when ``args.resume``.
+    Resumes from ``OUT/train_state.pt`` (step, optimizer, data position) and the weights when ``args.resume``.
+    On SIGINT / SIGTERM it saves at the current step and raises :class:`vpt_rl.interrupt.Interrupted`.
     """
+    with stop_requested() as stop:
+        return _train_idm(args, stop)
+
+
+def _train_idm(args: Args, stop: StopFlag) -> Path:
     if not args.data:
         raise ValueError("train_idm needs at least one data folder or segment (args.data is empty)")
     if not 0.0 <= args.mirror_aug <= 1.0:
@@ -409,6 +425,8 @@ def train_idm(args: Args) -> Path:
     device = resolve_device(args.device)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for tmp in remove_stale_temporaries(out):
+        print(f"removed {tmp}, left by an interrupted write", file=sys.stderr)
     stem = args.name or out.resolve().name
     model_path, weights_path, state_path = out / f"{stem}.model", out / f"{stem}.weights", out / "train_state.pt"
 
@@ -424,6 +442,8 @@ def train_idm(args: Args) -> Path:
     step = int(state["step"]) if state is not None else 0
     if state is not None:
         idm = load_idm(str(model_path), str(weights_path), device=str(device))
+        if "model" in state:  # the weights saved with this state (a kill can fall between the two files' writes)
+            idm.load_state_dict(state["model"])
     else:
         idm = _build_idm(args, device)
         if args.prior_init and not args.init_model:
@@ -437,6 +457,8 @@ def train_idm(args: Args) -> Path:
         if args.motion_aux_frames > 0 and step < args.total_steps:
             cache = MotionCache(train_segs, args.motion_cache_frames, seed=args.seed, progress=args.progress)
             cache_rng = torch.Generator().manual_seed(args.seed * 7919 + step)
+            if state is not None and "cache_rng" in state:  # the draws an uninterrupted run would make
+                cache_rng.set_state(state["cache_rng"])
     idm.train()
     seq_len = int(args.seq_len or idm.cfg.timesteps)
     opt = torch.optim.AdamW([p for p in idm.parameters() if p.requires_grad], lr=args.lr,
@@ -444,16 +466,24 @@ def train_idm(args: Args) -> Path:
     if state is not None:
         opt.load_state_dict(state["optimizer"])
 
+    positions = StreamPositions(layout_key(train_segs, args.batch_size, max(1, args.num_workers)), seed=args.seed)
+    start = positions.resume_from(state.get("data")) if state is not None else None
+    if state is not None and start is None:  # saved by an older version or another layout: reshuffle instead
+        positions.seed = args.seed + step
     ds = SequenceDataset(train_segs, batch_size=args.batch_size, seq_len=seq_len, skip_null=False,
-                         pack=False, epochs=None, shuffle=True, seed=args.seed + step)
+                         pack=False, epochs=None, shuffle=True, seed=positions.seed, start=start)
     loader = iter(make_loader(ds, num_workers=args.num_workers))
     writer = summary_writer(out / "tb")
-    history = json.loads((out / "metrics.json").read_text()).get("history", []) if (
-        state is not None and (out / "metrics.json").is_file()) else []
+    history = resumed_list(state, "history", out / "metrics.json")
 
     def save(final_metrics=None):
+        # the training state first, whole: it is what a resume reads, so a kill between the files costs nothing
+        train_state = {"step": step, "model": cpu_state_dict(idm), "optimizer": opt.state_dict(),
+                       "data": positions.state_dict(), "history": history, "aug_rng": aug_rng.get_state()}
+        if cache is not None:
+            train_state["cache_rng"] = cache_rng.get_state()
+        atomic_torch_save(train_state, state_path)
         save_idm(idm, str(model_path), str(weights_path))
-        atomic_torch_save({"step": step, "optimizer": opt.state_dict()}, state_path)
         payload = {"args": asdict(args), "step": step, "history": history,
                    "train_segments": [str(s) for s in train_segs], "val_segments": [str(s) for s in val_segs]}
         if final_metrics is not None:
@@ -472,13 +502,24 @@ def train_idm(args: Args) -> Path:
 
     warmup = min(args.warmup_steps, args.total_steps // 4)  # short runs still get to the peak lr
     aug_rng = torch.Generator().manual_seed(args.seed * 1000003 + step)
+    if state is not None and "aug_rng" in state:
+        aug_rng.set_state(state["aug_rng"])
     bar = tqdm(total=args.total_steps, initial=step, desc="train-idm", disable=not args.progress)
     t0, frames = time.time(), 0
+
+    def stop_if_asked():
+        if stop:
+            save()
+            writer.close()
+            raise interrupted_at(stop.signum, step, out.resolve())
+
     while step < args.total_steps:
+        stop_if_asked()
         batch = next(loader, None)
         if batch is None:  # every lane's segments failed to decode (each failure was warned about)
             raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable or held only "
                                "null actions (see the warnings)")
+        positions.update(batch)
         mask = batch["mask"].to(device)
         if not mask.any():
             continue
@@ -520,6 +561,7 @@ def train_idm(args: Args) -> Path:
         bar.set_postfix(loss=f"{loss.item():.3f}")
         periodic_eval_and_save(step, args, run_eval, save)
     bar.close()
+    stop_if_asked()
     final = run_eval()
     save(final)
     writer.close()
@@ -528,7 +570,8 @@ def train_idm(args: Args) -> Path:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(Args, argv, prog="vpt-rl train-idm", paths=TRAINING_INPUTS)
-    path = train_idm(args)
+    with resume_hint("vpt-rl train-idm", args):
+        path = train_idm(args)
     metrics = json.loads((path.parent / "metrics.json").read_text()).get("final")
     if metrics:
         print(f"held-out keypress accuracy {metrics['keypress_accuracy']:.3f} "
@@ -540,4 +583,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, sys.argv[1:], "vpt-rl train-idm"))

@@ -1,16 +1,21 @@
-"""The plumbing every training loop shares: seeding, device choice, the learning-rate schedule, TensorBoard, and
-torch.distributed (torchrun) helpers."""
+"""The plumbing every training loop shares: seeding, device choice, the learning-rate schedule, TensorBoard,
+stopping on Ctrl-C / ``kill`` with a checkpoint, and torch.distributed (torchrun) helpers."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import math
 import os
 import random
+import shlex
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+from vpt_rl.interrupt import Interrupted, StopFlag
 
 
 def seed_everything(seed: int) -> None:
@@ -60,11 +65,27 @@ class _NullWriter:
 
 
 def saved_train_state(state_path: Union[str, Path], weights_path: Union[str, Path]) -> Optional[dict]:
-    """The ``{"step", "optimizer"}`` a training run saved beside its weights, to resume from; ``None`` unless
-    both files exist (a run killed before its first checkpoint starts over). Read with ``weights_only=True``."""
+    """The training state a run saved beside its weights, to resume from (``step``, ``optimizer``; from this version
+    also ``model``, ``data``, ``history``); ``None`` unless both files exist (a run killed before its first checkpoint
+    starts over). Read with ``weights_only=True``."""
     if not (Path(state_path).is_file() and Path(weights_path).is_file()):
         return None
     return torch.load(state_path, map_location="cpu", weights_only=True)
+
+
+def cpu_state_dict(net: torch.nn.Module) -> dict:
+    """A copy of ``net``'s state dict on the CPU, to save in a training state."""
+    return {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+
+
+def resumed_list(state: Optional[dict], key: str, metrics_path: Union[str, Path]) -> list:
+    """The list ``key`` (a metrics history) of a run being resumed: from its training state, or, for states saved
+    before they held it, from its ``metrics.json``; ``[]`` for a fresh run."""
+    if state is None:
+        return []
+    if key in state:
+        return list(state[key])
+    return json.loads(Path(metrics_path).read_text()).get(key, []) if Path(metrics_path).is_file() else []
 
 
 @contextlib.contextmanager
@@ -86,6 +107,57 @@ def periodic_eval_and_save(step: int, args, run_eval: Callable[[], Any], save: C
         run_eval()
     if args.save_every and step % args.save_every == 0 and step < args.total_steps:
         save()
+
+
+def command_line(prog: str, args) -> str:
+    """The shell command that runs ``prog`` with the dataclass ``args`` (only the fields that differ from their
+    defaults, as ``--flag value``; positional list fields first), e.g. to tell the user how to resume."""
+    words, flags = shlex.split(prog), []
+    for f in dataclasses.fields(args):
+        value = getattr(args, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore
+        if value == default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.metadata.get("positional"):
+            words += [str(v) for v in value]
+        elif isinstance(value, bool):
+            flags.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, (list, tuple)):
+            flags += [flag, *(str(v) for v in value)]
+        else:
+            flags += [flag, "none" if value is None else str(value)]
+    return shlex.join(words + flags)
+
+
+def agreed_stop(stop: StopFlag, world: int) -> Optional[int]:
+    """The signal number if this process or, under torchrun, any rank was asked to stop (else None); every
+    rank gets the same answer, so all stop after the same step and save together."""
+    if world <= 1:
+        return stop.signum
+    t = torch.tensor([stop.signum or 0], dtype=torch.int64)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return int(t.item()) or None
+
+
+def interrupted_at(signum: int, step: int, where: Union[str, Path]) -> Interrupted:
+    """The :class:`Interrupted` a training loop raises after saving on a signal: the step and the folder of the
+    checkpoint (a command's ``main`` adds how to resume, :func:`resume_hint`)."""
+    return Interrupted(signum, f"stopped at step {step}; checkpoint saved in {where}", checkpoint=str(where))
+
+
+@contextlib.contextmanager
+def resume_hint(prog: str, args) -> Iterator[None]:
+    """Inside the block, an :class:`Interrupted` that saved a checkpoint gets ``; resume with: COMMAND`` added
+    (:func:`command_line` of ``prog`` and ``args``). For a command's ``main``: a caller such as the pipeline
+    resumes its own way."""
+    try:
+        yield
+    except Interrupted as e:
+        if e.checkpoint is None:
+            raise
+        raise Interrupted(e.signum, f"{e}; resume with: {command_line(prog, args)}", e.checkpoint) from None
 
 
 # Distributed (torchrun) helpers: torch.distributed, nothing home-made
