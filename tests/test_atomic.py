@@ -3,9 +3,11 @@ import os
 import stat
 import tempfile
 
+import numpy as np
 import pytest
 import torch
 
+from conftest import FIXTURES
 from vpt_rl.atomic import (
     atomic_output,
     atomic_torch_save,
@@ -15,7 +17,10 @@ from vpt_rl.atomic import (
     remove_stale_temporaries,
 )
 from vpt_rl.checkpoint import save_idm, save_policy
+from vpt_rl.data.record import record_dataset
+from vpt_rl.data.video import write_video
 from vpt_rl.model import IDM_PRESETS, POLICY_PRESETS, IDMNet, PolicyNet
+from vpt_rl.train.label import label_videos
 
 
 @pytest.fixture
@@ -84,3 +89,22 @@ def test_a_write_that_fails_leaves_no_temporary_and_the_old_file(tmp_path):
             raise RuntimeError("killed")
     assert [p.name for p in tmp_path.iterdir()] == ["s.pt"]
     assert torch.load(tmp_path / "s.pt", weights_only=True) == {"step": 1}
+
+
+def test_record_and_label_clear_stale_temporaries_of_their_output_folder(tmp_path):
+    # what a kill during an atomic write leaves: one of our temporaries, and a user's file that looks similar
+    def plant(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".index.json.ab12cd34.tmp").write_text("half")
+        (folder / "notes.tmp").write_text("the user's")
+        return folder
+
+    rec = plant(tmp_path / "rec")
+    record_dataset(rec, 0, progress=False)
+    assert sorted(p.name for p in rec.iterdir() if "tmp" in p.name) == ["notes.tmp"]
+
+    vids = plant(tmp_path / "vids")
+    write_video(vids / "a.mp4", [np.full((128, 128, 3), 90, np.uint8)] * 4)
+    done = label_videos([vids], FIXTURES / "idm.model", FIXTURES / "idm.weights", device="cpu", progress=False)
+    assert len(done) == 1 and done[0].is_file()
+    assert sorted(p.name for p in vids.iterdir() if "tmp" in p.name) == ["notes.tmp"]

@@ -18,7 +18,6 @@ from vpt_rl.envs.minelite.items import ITEM_NAMES, ITEMS, N_HOTBAR, N_INVENTORY_
 from vpt_rl.envs.minelite.render import TEXTURES, blend_rgba
 from vpt_rl.envs.minelite.screens import GUI_H, GUI_W  # MineRL's GUI pixel space (GUI scale 1)
 
-
 # --- item icons and the little font --------------------------------------------------------------
 
 _DIGITS = {

@@ -13,6 +13,7 @@ frame the VPT agent sees: MineRL's 640x360 view squeezed to 128x128).
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from numba import njit
 

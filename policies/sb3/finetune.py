@@ -11,6 +11,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from vpt_rl.atomic import remove_stale_temporaries
 from vpt_rl.checkpoint import weights_beside
 from vpt_rl.envs.wrappers import make_vpt_env
 from vpt_rl.policies.sb3.callbacks import EpisodeCSVCallback, _ProgressAndCheckpoint
@@ -128,6 +129,7 @@ def finetune_sb3(
     run = _run_settings(env_id, env_kwargs, model, weights, preset if preset is not None else config, n_envs,
                         algo_kwargs, policy_kwargs or {})
     os.makedirs(out_dir, exist_ok=True)
+    remove_stale_temporaries(out_dir)  # half-written checkpoints of a run that was killed
     ckpt = os.path.join(out_dir, "checkpoint.zip")
     final = os.path.join(out_dir, "final.zip")
     resuming = os.path.isfile(ckpt)

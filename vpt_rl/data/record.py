@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
-from vpt_rl.atomic import atomic_write_json
+from vpt_rl.atomic import atomic_write_json, remove_stale_temporaries
 from vpt_rl.data.game_state import jsonable
 from vpt_rl.data.recorder import (
     RECORDER_VERSION,
@@ -223,6 +223,7 @@ def record_dataset(out_dir: PathLike, episodes: int, *, seed: int = 0, max_ticks
     episode_prefix(alias, seed, 0)  # checks the seed and the alias before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # half-written index / settings files of a run that was killed
     stored_now = check_record_settings(out, alias, {
         "seed": seed, "max_ticks": max_ticks, "segment_ticks": segment_ticks, "resolution": list(resolution),
         "epsilon": epsilon, "camera_noise": camera_noise, "imitable": imitable, "varied_camera": varied_camera,

@@ -45,7 +45,7 @@ import torch
 from tqdm import tqdm
 
 from vpt_rl.actions import BUTTONS_ALL, undiscretize_camera
-from vpt_rl.atomic import atomic_write_text
+from vpt_rl.atomic import atomic_write_text, remove_stale_temporaries
 from vpt_rl.checkpoint import load_idm
 from vpt_rl.data.contractor import (
     ACTION_TO_KEY,
@@ -321,6 +321,8 @@ def label_videos(
     written = LabelledVideos()
     bar = tqdm(mp4s, desc="label", unit="video", disable=not progress)
     n_frames_total, t0 = 0, time.time()
+    for folder in sorted({output_paths(mp4, out_dir)[0].parent for mp4 in mp4s}):
+        remove_stale_temporaries(folder)  # half-written labels of a run that was killed
     for mp4 in bar:
         jsonl, marker = output_paths(mp4, out_dir)
         if marker.is_file() and not overwrite:
