@@ -16,6 +16,7 @@ import pytest
 from vpt_rl.data.contractor import (
     MAX_CAMERA_DEGREES_PER_LINE,
     DataWarning,
+    convert_lines,
     iter_segment,
     iter_video_frames,
     load_actions,
@@ -278,3 +279,28 @@ def test_label_killed_then_rerun_skips_the_finished_videos_and_gives_the_same_la
     assert label_mod.main([str(tmp_path / "whole"), "--idm-model", *argv]) == 0  # never killed
     for i in range(n):  # the resumed labels are bit-identical to those of the run that was never killed
         assert (tmp_path / "killed" / f"v{i}.jsonl").read_bytes() == (tmp_path / "whole" / f"v{i}.jsonl").read_bytes()
+
+
+def test_numbers_json_can_hold_but_floats_cannot_warn_instead_of_crashing(tmp_path):
+    # valid JSON that used to kill the reader (and the training run with it): a 400-digit integer overflows a
+    # float, NaN cursor coordinates on a GUI frame broke the cursor drawing, a huge idm_confidence overflowed
+    huge = "1" * 400
+    jsonl = tmp_path / "odd.jsonl"
+    jsonl.write_text(
+        '{"mouse": {"dx": ' + huge + ', "dy": 3.0, "buttons": []}, "keyboard": {"keys": ["key.keyboard.w"]}}\n'
+        '{"mouse": {"dx": 0, "dy": 0, "x": NaN, "y": Infinity, "buttons": []}, "keyboard": {"keys": []},'
+        ' "isGuiOpen": true}\n'
+        '{"mouse": {"dx": 0, "dy": 0, "buttons": []}, "keyboard": {"keys": []}, "idm_confidence": ' + huge + '}\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        infos = convert_lines([json.loads(line) for line in jsonl.read_text().splitlines()], str(jsonl))
+    messages = [str(w.message) for w in caught]
+    assert len(infos) == 3
+    assert infos[0].env_action["forward"] == 1 and infos[0].env_action["camera"][1] == 0.0  # dx read as 0
+    assert infos[0].env_action["camera"][0] == pytest.approx(3.0 * 0.15)  # dy kept
+    assert infos[1].gui_open and infos[1].mouse_xy == (0.0, 0.0) and not infos[1].broken
+    assert infos[2].broken  # the step is skipped, with a warning naming it
+    assert any(m.startswith(f"{jsonl}:1: mouse.dx=111") and "not finite" in m for m in messages)
+    assert any(m.startswith(f"{jsonl}:2: mouse.x=nan") for m in messages)
+    assert any(m.startswith(f"{jsonl}:2: mouse.y=inf") for m in messages)
+    assert any(m.startswith(f"{jsonl}:3: bad contractor line") for m in messages)

@@ -211,13 +211,15 @@ def _round_trip(obj):
     return buf
 
 
-def test_decode_workers_ignore_the_ctrl_c_meant_for_their_trainer(segments):
-    # the terminal sends Ctrl-C to the whole process group: a worker that died of it failed the trainer's next
-    # fetch ("DataLoader worker exited unexpectedly") while the trainer was saving its checkpoint
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_decode_workers_ignore_the_ctrl_c_meant_for_their_trainer(segments, signum):
+    # the terminal sends Ctrl-C to the whole process group (and timeout, Slurm or systemd send SIGTERM to all
+    # of it): a worker that died of it failed the trainer's next fetch ("DataLoader worker exited
+    # unexpectedly") while the trainer was saving its checkpoint
     ds = SequenceDataset(segments, batch_size=1, seq_len=8, skip_null=False, epochs=None)
     it = iter(make_loader(ds, num_workers=1))
     next(it)
-    os.kill(it._workers[0].pid, signal.SIGINT)
+    os.kill(it._workers[0].pid, signum)
     time.sleep(0.5)
     assert all(next(it)["mask"].any() for _ in range(6))
     assert it._workers[0].is_alive()

@@ -124,11 +124,13 @@ def test_resolution_fov_and_frameskip_are_honoured():
     assert env.unwrapped.tick == tick + 3
 
 
-def test_max_episode_steps_ends_the_episode_with_done():
-    env = HumanSurvival(resolution=[64, 64], max_episode_steps=3).make(**SMALL)
+@pytest.mark.parametrize("frameskip", [1, 2])
+def test_max_episode_steps_ends_the_episode_with_done(frameskip):
+    env = HumanSurvival(resolution=[64, 64], max_episode_steps=3, frameskip=frameskip).make(**SMALL)
     env.reset()
     dones = [env.step(env.noop_action())[2] for _ in range(3)]
-    assert dones == [False, False, True]
+    assert dones == [False, False, True]  # steps, not ticks
+    assert env.unwrapped.tick == 3 * frameskip
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -143,6 +145,11 @@ def test_max_episode_steps_ends_the_episode_with_done():
 def test_bad_settings_are_refused_naming_them(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HumanSurvival(**kwargs)
+
+
+def test_minerl_settings_given_to_make_are_refused_naming_them():
+    with pytest.raises(ValueError, match="resolution"):
+        HumanSurvival().make(resolution=(64, 64))
 
 
 def test_spaces_are_old_gym_spaces_when_gym_is_importable(monkeypatch):

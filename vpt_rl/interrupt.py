@@ -86,7 +86,11 @@ def stop_requested(notice: str = "saving a checkpoint after this step") -> Itera
         yield flag
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            if h is not None:  # None: a handler installed from C, which Python cannot put back
+                signal.signal(s, h)
+    if flag:  # the signal came after the caller's last check (e.g. during its final save): stop now
+        raise Interrupted(flag.signum, f"{signal.Signals(flag.signum).name} received: stopped after finishing "
+                                       "the current work")
 
 
 def _raise_interrupted(signum, frame):
@@ -124,5 +128,5 @@ def run_main(main: Callable[[Sequence[str]], Optional[int]], argv: Sequence[str]
         print(f"{prog}: {message}", file=sys.stderr, flush=True)
         return exit_status(signum)
     finally:
-        if in_main_thread:
+        if in_main_thread and previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -85,10 +85,7 @@ class HumanSurvival:
         if load_filename is not None:
             raise ValueError(f"load_filename={load_filename!r}: MineLite generates its worlds and cannot load a "
                              "saved Minecraft world; leave it None")
-        for key in ("resolution", "max_steps", "fov"):
-            if key in minelite_kwargs:
-                raise ValueError(f"{key!r} is set through MineRL's arguments here (resolution, max_episode_steps, "
-                                 "fov_range), not as a MineLite argument")
+        _refuse_minerl_settings(minelite_kwargs)
         # kept exactly as given, like MineRL's env spec (agent.py's validate_env compares them to lists)
         self.name = name
         self.resolution = resolution
@@ -103,9 +100,11 @@ class HumanSurvival:
         probe = MineLiteEnv(resolution=tuple(resolution), max_steps=None, **self.minelite_kwargs)  # checks them
         self.observation_space = _as_minerl_space(probe.observation_space)
         self.action_space = _as_minerl_space(probe.action_space)
+        probe.close()
 
     def make(self, fake: bool = False, **minelite_kwargs: Any) -> "MineRLEnv":
         """A new env for this spec (``fake`` is accepted for MineRL's signature; MineLite is always real)."""
+        _refuse_minerl_settings(minelite_kwargs)
         return MineRLEnv(self, **{**self.minelite_kwargs, **minelite_kwargs})
 
     def __repr__(self) -> str:
@@ -121,7 +120,9 @@ class MineRLEnv:
 
     def __init__(self, task: HumanSurvival, **minelite_kwargs: Any):
         self.task = task
-        self._env = MineLiteEnv(resolution=tuple(task.resolution), max_steps=task.max_episode_steps,
+        # MineLite counts ticks; a MineRL step lasts ``frameskip`` ticks
+        max_ticks = None if task.max_episode_steps is None else task.max_episode_steps * task.frameskip
+        self._env = MineLiteEnv(resolution=tuple(task.resolution), max_steps=max_ticks,
                                 fov=float(task.fov_range[0]), **minelite_kwargs)
         self.action_space = task.action_space
         self.observation_space = task.observation_space
@@ -183,6 +184,13 @@ class MineRLEnv:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _refuse_minerl_settings(minelite_kwargs: Mapping[str, Any]) -> None:
+    for key in ("resolution", "max_steps", "fov"):
+        if key in minelite_kwargs:
+            raise ValueError(f"{key!r} is set through MineRL's arguments of HumanSurvival (resolution, "
+                             "max_episode_steps, fov_range), not as a MineLite argument")
 
 
 def minerl_action(action: Mapping[str, Any]) -> Dict[str, Any]:

@@ -215,8 +215,12 @@ def _number_or_zero(name: str, value, problems: list) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         problems.append(f"{name}={value!r} is not a number; read as 0 (no camera motion on that axis)")
         return 0.0
-    if not math.isfinite(value):
-        problems.append(f"{name}={value!r} is not finite; read as 0 (no camera motion on that axis)")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a JSON integer too large for a float (hundreds of digits)
+        finite = False
+    if not finite:
+        problems.append(f"{name}={_short(value)} is not finite; read as 0 (no camera motion on that axis)")
         return 0.0
     limit = degrees_to_counts(MAX_CAMERA_DEGREES_PER_LINE)
     if abs(value) > limit:
@@ -239,6 +243,24 @@ def _list_field(name: str, value, kind: type, problems: list) -> list:
         bad = [v for v in value if v not in good]
         problems.append(f"{name} holds entries that are not {kind.__name__}s ({bad!r}); they are ignored")
     return good
+
+
+def _short(value) -> str:
+    """``repr(value)``, cut to a readable length (a malformed field can be hundreds of digits)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _position_or_zero(name: str, value, problems: list) -> float:
+    """A cursor coordinate as a finite float; 0 (with a problem noted) otherwise."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        problems.append(f"{name}={_short(value)} is not a finite number; read as 0")
+        return 0.0
+    return number
 
 
 def sanitize_line(line: dict) -> tuple[dict, list[str]]:
@@ -265,6 +287,9 @@ def sanitize_line(line: dict) -> tuple[dict, list[str]]:
     keyboard = dict(keyboard, keys=_list_field("keyboard.keys", keyboard.get("keys"), str, problems))
     mouse["dx"] = _number_or_zero("mouse.dx", mouse.get("dx", 0.0), problems)
     mouse["dy"] = _number_or_zero("mouse.dy", mouse.get("dy", 0.0), problems)
+    for axis in ("x", "y"):  # the cursor position, drawn on GUI frames
+        if axis in mouse and mouse[axis] is not None:
+            mouse[axis] = _position_or_zero(f"mouse.{axis}", mouse[axis], problems)
     if "buttons" in mouse:
         mouse["buttons"] = _list_field("mouse.buttons", mouse["buttons"], int, problems)
     return {**line, "mouse": mouse, "keyboard": keyboard}, problems
@@ -290,10 +315,10 @@ def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> l
     for i, line in enumerate(lines):
         broken = line is None
         if not broken:
-            line, problems = sanitize_line(line)
-            for problem in problems:
-                _warn(f"{source}:{i + 1}: {problem}")
             try:
+                line, problems = sanitize_line(line)
+                for problem in problems:
+                    _warn(f"{source}:{i + 1}: {problem}")
                 mouse = dict(line["mouse"])
                 if i == 0 and mouse.get("newButtons") == [0]:
                     attack_is_stuck = True
@@ -317,7 +342,7 @@ def convert_lines(lines: Sequence[Optional[dict]], source: str = "<lines>") -> l
                     raise ValueError(f"idm_confidence must be in [0, 1], got {confidence!r}")
                 out.append(LineInfo(env_action, is_null, gui_open, mouse_xy, confidence=confidence))
                 continue
-            except (ValueError, TypeError, AttributeError) as e:
+            except (ValueError, TypeError, AttributeError, ArithmeticError) as e:
                 _warn(f"{source}:{i + 1}: bad contractor line ({e}); the step is skipped")
         noop = noop_action()
         noop["camera"] = np.zeros(2, dtype=np.float64)

@@ -325,8 +325,11 @@ def make_loader(dataset: SequenceDataset, num_workers: int = 0, prefetch_factor:
 
 
 def _ignore_ctrl_c(worker_id: int) -> None:
-    # a worker killed by the Ctrl-C meant for its trainer would fail the trainer's next fetch
+    # a worker killed by the Ctrl-C (or the group-wide SIGTERM of timeout, Slurm, systemd) meant for its trainer
+    # would fail the trainer's next fetch before it can save; workers still end with the loader, or with their
+    # parent through torch's watchdog
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def count_steps(segments: Sequence, skip_null: bool = False) -> int:
