@@ -152,6 +152,8 @@ def test_unknown_kind_and_bad_rate_are_refused_naming_the_value(tmp_path):
     for bad in (1.5, -0.1, float("nan"), "lots"):
         with pytest.raises(ValueError, match="rate.*" + str(bad).replace(".", r"\.")):
             plan_unclean_spans(100, bad, 0)
+    with pytest.raises(ValueError, match="max_spans.*0"):
+        plan_unclean_spans(100, 0.5, 0, max_spans=0)
     with pytest.raises(ValueError, match="rate.*2.0"):
         record_dataset(tmp_path / "r", 1, max_ticks=10, unclean_rate=2.0, progress=False)
     assert not (tmp_path / "r").exists()  # refused before anything was written

@@ -101,7 +101,8 @@ def plan_unclean_spans(n_ticks: int, rate: float, seed: int, *, kinds: Sequence[
     spans and each span lies at a random place in its own slot, so spans never overlap and clean footage
     stays around them (a span fills at most 3/4 of its slot). Deterministic per ``seed``.
 
-    :raises ValueError: for ``rate`` outside [0, 1], an unknown kind, or a non-positive ``n_ticks``.
+    :raises ValueError: for ``rate`` outside [0, 1], an unknown kind, a non-positive ``n_ticks`` or
+        ``max_spans``, or ``span_seconds`` that are not ``0 < low <= high``.
     """
     rate = check_rate(rate)
     kinds = [_check_kind(k) for k in kinds]
@@ -109,6 +110,8 @@ def plan_unclean_spans(n_ticks: int, rate: float, seed: int, *, kinds: Sequence[
         raise ValueError("kinds must name at least one kind of unclean footage, got none")
     if not isinstance(n_ticks, (int, np.integer)) or n_ticks < 1:
         raise ValueError(f"n_ticks must be a positive int, got {n_ticks!r}")
+    if not isinstance(max_spans, (int, np.integer)) or max_spans < 1:
+        raise ValueError(f"max_spans must be a positive int, got {max_spans!r}")
     lo, hi = (float(s) for s in span_seconds)
     if not 0 < lo <= hi:
         raise ValueError(f"span_seconds must be (low, high) with 0 < low <= high, got {span_seconds!r}")
