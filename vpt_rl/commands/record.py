@@ -17,6 +17,11 @@ Usage::
     vpt-rl record --episodes 5 --out data/expert640 --resolution 640x360 --epsilon 0.05
     vpt-rl record --episodes 4 --out data/small --world-size 32          # a 32 x 48 x 32 world
     vpt-rl record --episodes 8 --out data/contractor --camera-noise 0.5 --alias contractor  # IDM training data
+    vpt-rl record --episodes 20 --out data/web --web-like 0.3     # 30 % of episodes with unclean clips
+
+``--web-like RATE`` records "web-like" footage for training a clean-video filter: a ``RATE`` share of the
+episodes carries unclean clips (face-cam, logo, letterbox, pause menu, creative inventory) and every segment
+gets ``NAME.clean.json`` with its unclean frame spans (see :mod:`vpt_rl.data.weblike`).
 """
 from __future__ import annotations
 
@@ -84,6 +89,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--steady-camera", action="store_true",
                    help="one steady turn controller instead of the varied turn styles and glances (calmer play to "
                         "clone; the IDM's labelled data wants the varied style)")
+    p.add_argument("--web-like", type=float, default=None, metavar="RATE",
+                   help="record web-like footage: this share of episodes (0..1) carries unclean clips; every "
+                        "segment gets a NAME.clean.json ground-truth sidecar (default: a plain recording)")
     p.add_argument("--alias", default="expert", help="the <alias> part of segment names")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
@@ -95,6 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.error(f"--epsilon must be in [0, 1], got {args.epsilon}")
     if not 0.0 <= args.camera_noise <= 1.0:
         p.error(f"--camera-noise must be a probability in [0, 1], got {args.camera_noise}")
+    if args.web_like is not None and not 0.0 <= args.web_like <= 1.0:
+        p.error(f"--web-like must be a share of episodes in [0, 1], got {args.web_like}")
     if args.max_ticks < 1:
         p.error(f"--max-ticks must be a tick limit >= 1, got {args.max_ticks}")
     if not 1 <= args.segment_ticks <= SEGMENT_TICKS:
@@ -111,7 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  segment_ticks=args.segment_ticks, resolution=resolution, epsilon=args.epsilon,
                                  camera_noise=args.camera_noise, imitable=args.imitable,
                                  varied_camera=not args.steady_camera, alias=args.alias,
-                                 progress=not args.no_progress, **env_kwargs)
+                                 progress=not args.no_progress, unclean_rate=args.web_like, **env_kwargs)
     except RecordSettingsError as e:
         print(f"vpt-rl record: {e}", file=sys.stderr)
         return 2

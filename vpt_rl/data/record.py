@@ -13,6 +13,10 @@ folder would otherwise mix episodes of both; the same settings resume. Another a
 (the pipeline's ``contractor`` and ``expert`` splits) is a recording of its own. A folder recorded before
 ``record.json`` existed is checked against its segments' ``-options.json``.
 
+``unclean_rate`` (``vpt-rl record --web-like RATE``) records "web-like" footage: a ``RATE`` share of the
+episodes carries unclean clips (face-cam, logo, letterbox, pause menu, creative inventory), and every
+segment gets a ``NAME.clean.json`` sidecar with the ground truth (:mod:`vpt_rl.data.weblike`).
+
 Example::
 
     from vpt_rl.data.record import record_dataset
@@ -24,11 +28,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
 from vpt_rl.atomic import atomic_write_json, remove_stale_temporaries
+from vpt_rl.data import weblike
 from vpt_rl.data.game_state import jsonable
 from vpt_rl.data.recorder import (
     RECORDER_VERSION,
@@ -58,19 +63,23 @@ class RecordSettingsError(ValueError):
 def record_expert_episode(out_dir: PathLike, seed: int, episode: int = 0, max_ticks: int = 6000, *,
                           segment_ticks: int = 6000, resolution: Tuple[int, int] = AGENT_RESOLUTION, epsilon: float = 0.0,
                           camera_noise: float = 0.0, imitable: bool = False, varied_camera: bool = True,
-                          alias: str = "expert", progress: bool = False, **env_kwargs) -> EpisodeRecording:
+                          alias: str = "expert", progress: bool = False,
+                          unclean_spans: Optional[Sequence[weblike.Span]] = None, **env_kwargs) -> EpisodeRecording:
     """Record one scripted-expert episode in the contractor format under ``out_dir``.
 
     Segments are named ``minelite-<alias>-s<seed>-e<episode>-<k>``; returns the ``EpisodeRecording`` with
     ``last_info["milestones"]``. ``camera_noise``: see ``ScriptedExpert`` (contractor-like camera);
     ``imitable``: the expert finds trees from the screen; ``varied_camera``: its turn style varies.
-    ``env_kwargs`` go to ``MineLiteEnv`` (e.g. ``world_size``).
+    ``unclean_spans``: ``[(start, end, kind), ...]`` ticks drawn with web-like overlays
+    (:func:`vpt_rl.data.weblike.plan_unclean_spans`); given (even empty), each segment gets its
+    ``NAME.clean.json`` sidecar. ``env_kwargs`` go to ``MineLiteEnv`` (e.g. ``world_size``).
     """
     # through the module, so that a test (or an experiment) can swap the env factory
     env = expert_mod.make_expert_env(seed, max_ticks, resolution, True, **env_kwargs)
     expert = expert_mod.ScriptedExpert(env, seed=seed, epsilon=epsilon, camera_noise=camera_noise,
                                        imitable=imitable, varied_camera=varied_camera)
     bar = tqdm(total=max_ticks, desc=f"seed {seed}", unit="tick", leave=False) if progress else None
+    frame_fn = weblike.WebLikeFrames(unclean_spans, seed=seed) if unclean_spans else None
 
     def on_tick(t, info):
         if bar is not None:
@@ -83,10 +92,15 @@ def record_expert_episode(out_dir: PathLike, seed: int, episode: int = 0, max_ti
                              segment_ticks=segment_ticks, reset_kwargs={"seed": seed}, on_tick=on_tick,
                              meta={"alias": alias, "seed": seed, "episode": episode, "epsilon": epsilon,
                                    "camera_noise": camera_noise, "imitable": imitable,
-                                   "varied_camera": varied_camera, "policy": "ScriptedExpert"})
+                                   "varied_camera": varied_camera, "policy": "ScriptedExpert"},
+                             frame_fn=frame_fn)
     finally:
         if bar is not None:
             bar.close()
+    if unclean_spans is not None:
+        # after the segments are complete: a kill in between leaves them without sidecars, which the
+        # resumed record_dataset writes (the spans are planned from the seed again)
+        weblike.write_sidecars(out_dir, res.relpaths, unclean_spans, segment_ticks)
     expert._note_milestones()
     res.last_info["milestones"] = dict(expert.milestones)
     return res
@@ -209,37 +223,47 @@ def record_dataset(out_dir: PathLike, episodes: int, *, seed: int = 0, max_ticks
                    segment_ticks: int = SEGMENT_TICKS, resolution: Tuple[int, int] = AGENT_RESOLUTION,
                    epsilon: float = 0.0, camera_noise: float = 0.0, imitable: bool = False,
                    varied_camera: bool = True, alias: str = "expert", progress: bool = True,
-                   **env_kwargs: Any) -> DatasetRecording:
+                   unclean_rate: Optional[float] = None, **env_kwargs: Any) -> DatasetRecording:
     """Record ``episodes`` scripted-expert episodes into ``out_dir``, skipping those already recorded.
 
     Episode ``i`` plays world seed ``seed + i``; the index is rewritten after every episode, so a killed
     run leaves a usable dataset. The other knobs are those of :func:`record_expert_episode`.
 
-    :raises ValueError: for a negative ``seed`` or an ``alias`` that cannot be part of a segment name (before
-        anything is written), or ``epsilon`` / ``camera_noise`` outside [0, 1] (from ``ScriptedExpert``).
+    ``unclean_rate`` (None: a plain recording): record web-like footage, each episode unclean with this
+    probability (its spans planned by :func:`vpt_rl.data.weblike.plan_unclean_spans` from its seed over
+    ``max_ticks``), with a ``NAME.clean.json`` sidecar beside every segment, clean ones too.
+
+    :raises ValueError: for a negative ``seed``, an ``alias`` that cannot be part of a segment name or an
+        ``unclean_rate`` outside [0, 1] (before anything is written), or ``epsilon`` / ``camera_noise`` outside [0, 1] (from ``ScriptedExpert``).
     :raises RecordSettingsError: if ``out_dir`` holds episodes of ``alias`` recorded with other settings
         (see the module docstring); nothing is written then.
     """
     episode_prefix(alias, seed, 0)  # checks the seed and the alias before anything is written
+    if unclean_rate is not None:
+        unclean_rate = weblike.check_rate(unclean_rate)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)  # half-written index / settings files of a run that was killed
     stored_now = check_record_settings(out, alias, {
         "seed": seed, "max_ticks": max_ticks, "segment_ticks": segment_ticks, "resolution": list(resolution),
         "epsilon": epsilon, "camera_noise": camera_noise, "imitable": imitable, "varied_camera": varied_camera,
-        "env": dict(sorted(env_kwargs.items()))})
+        "env": dict(sorted(env_kwargs.items())), "unclean_rate": unclean_rate})
     summary = DatasetRecording()
     bar = tqdm(range(episodes), desc="episodes", unit="ep", disable=not progress)
     try:
         for i in bar:
-            if recorded_segments(out, episode_prefix(alias, seed + i, i)) is not None:
+            plan = None if unclean_rate is None else weblike.plan_unclean_spans(max_ticks, unclean_rate, seed + i)
+            done = recorded_segments(out, episode_prefix(alias, seed + i, i))
+            if done is not None:
+                if plan is not None:  # a run killed between the segments and their sidecars
+                    weblike.write_sidecars(out, done, plan, segment_ticks, only_missing=True)
                 summary.skipped += 1
                 bar.set_postfix(skipped=summary.skipped)
                 continue
             res = record_expert_episode(out, seed=seed + i, episode=i, max_ticks=max_ticks,
                                         segment_ticks=segment_ticks, resolution=resolution, epsilon=epsilon,
                                         camera_noise=camera_noise, imitable=imitable, varied_camera=varied_camera,
-                                        alias=alias, progress=progress, **env_kwargs)
+                                        alias=alias, progress=progress, unclean_spans=plan, **env_kwargs)
             summary.recorded += 1
             for k, v in (res.last_info.get("milestones") or {}).items():
                 summary.milestones[k] = summary.milestones.get(k, 0) + int(bool(v))

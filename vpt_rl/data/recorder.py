@@ -495,6 +495,7 @@ def record_episode(
     keep_actions: bool = False,
     meta: Optional[Mapping[str, Any]] = None,
     on_tick: Optional[Callable[[int, dict], None]] = None,
+    frame_fn: Optional[Callable[[int, np.ndarray], np.ndarray]] = None,
 ) -> EpisodeRecording:
     """Run ``policy_fn`` in a Gymnasium ``env`` for one episode and record it in the contractor format.
 
@@ -509,6 +510,8 @@ def record_episode(
     :param state_fn: ``(env, obs, info) -> state dict`` (default :func:`env_state`).
     :param meta: extra fields for each segment's ``NAME-options.json``.
     :param on_tick: called after every tick with ``(tick, info)`` (progress bars).
+    :param frame_fn: ``(tick, pov) -> frame`` to record instead of the pov (web-like overlays); the policy
+        still acts on the pov.
     :raises ValueError: for a non-positive ``max_ticks``/``segment_ticks``.
 
     An exception in the env or the policy (or Ctrl-C) deletes the segment being written and re-raises;
@@ -560,7 +563,7 @@ def record_episode(
                     state[key] = frame_state[key]
                 else:
                     state.pop(key, None)
-            rec.add(np.asarray(pov), action, state)
+            rec.add(np.asarray(pov) if frame_fn is None else frame_fn(t, np.asarray(pov)), action, state)
             if keep_actions:
                 result.actions.append(_canonical_action(action))
             frame_state = after
