@@ -4,6 +4,7 @@ import os
 import signal
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -224,3 +225,15 @@ def test_decode_workers_ignore_the_ctrl_c_meant_for_their_trainer(segments, sign
     assert all(next(it)["mask"].any() for _ in range(6))
     assert it._workers[0].is_alive()
     del it
+
+
+def test_layout_key_sees_through_path_spellings_and_changes_with_the_frame_filters(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    relative = [Path("data") / "a.mp4", Path("data") / "b.mp4"]
+    spelled = [Path("./data/../data/a.mp4"), tmp_path / "data" / "b.mp4"]
+    assert layout_key(relative, 4, 1, seq_len=16) == layout_key(spelled, 4, 1, seq_len=16)
+    # a step count means other frames under another filter: a saved position must not apply there
+    assert layout_key(relative, 4, 1, seq_len=16) != layout_key(relative, 4, 1, seq_len=32)
+    assert layout_key(relative, 4, 1, min_confidence=0.0) != layout_key(relative, 4, 1, min_confidence=0.5)
+    assert layout_key(relative, 4, 1) != layout_key(relative, 8, 1) != layout_key(relative, 4, 2)

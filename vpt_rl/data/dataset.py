@@ -264,11 +264,14 @@ class SequenceDataset(IterableDataset):
             yield batch
 
 
-def layout_key(segments: Sequence, batch_size: int, n_streams: int) -> list[int]:
-    """What saved stream positions depend on: ``[crc32 of the segment paths, their number, batch_size,
-    n_streams]``. Positions saved under another key (other data, batch size, worker or rank count) do not apply."""
-    names = "\n".join(str(s) for s in segments).encode("utf-8")
-    return [zlib.crc32(names), len(segments), int(batch_size), int(n_streams)]
+def layout_key(segments: Sequence, batch_size: int, n_streams: int, **filters) -> list[int]:
+    """What saved stream positions depend on: ``[crc32 of the resolved segment paths, their number, batch_size,
+    n_streams, crc32 of the filters]``. Positions saved under another key (other data, batch size, worker or rank
+    count, or another frame filter such as ``min_confidence`` / ``max_segment_frames`` / ``seq_len``, which
+    change what a step count means) do not apply. Paths are resolved, so ``data`` and ``./data`` are the same."""
+    names = "\n".join(str(Path(s).resolve()) for s in segments).encode("utf-8")
+    settings = repr(sorted(filters.items())).encode("utf-8")
+    return [zlib.crc32(names), len(segments), int(batch_size), int(n_streams), zlib.crc32(settings)]
 
 
 class StreamPositions:

@@ -362,10 +362,15 @@ def _run_bc(args: Args, stop: StopFlag):
 
     seq_len = int(args.seq_len or policy.cfg.timesteps)
     n_streams = world * max(1, args.num_workers)
-    positions = StreamPositions(layout_key(segments, args.batch_size, n_streams), seed=args.seed)
+    filters = dict(seq_len=seq_len, min_confidence=args.min_label_confidence,
+                   max_segment_frames=args.max_segment_frames)
+    positions = StreamPositions(layout_key(segments, args.batch_size, n_streams, **filters), seed=args.seed)
     start = positions.resume_from(state.get("data")) if state is not None else None
     if state is not None and start is None:  # saved by an older version or another layout: reshuffle instead
         positions.seed = args.seed + 1000 * step
+        if rank == 0:
+            print(f"resuming at step {step}: the data or its layout changed since the checkpoint, so the data stream "
+                  "is reshuffled instead of continued at its position", file=sys.stderr)
     ds = SequenceDataset(segments, batch_size=args.batch_size, seq_len=seq_len, skip_null=True,
                          drop_agent_null=True, pack=True, epochs=None, shuffle=True,
                          seed=positions.seed, start=start, rank=rank, world_size=world,

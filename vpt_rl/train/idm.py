@@ -466,10 +466,13 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
     if state is not None:
         opt.load_state_dict(state["optimizer"])
 
-    positions = StreamPositions(layout_key(train_segs, args.batch_size, max(1, args.num_workers)), seed=args.seed)
+    positions = StreamPositions(layout_key(train_segs, args.batch_size, max(1, args.num_workers), seq_len=seq_len),
+                                seed=args.seed)
     start = positions.resume_from(state.get("data")) if state is not None else None
     if state is not None and start is None:  # saved by an older version or another layout: reshuffle instead
         positions.seed = args.seed + step
+        print(f"resuming at step {step}: the data or its layout changed since the checkpoint, so the data stream "
+              "is reshuffled instead of continued at its position", file=sys.stderr)
     ds = SequenceDataset(train_segs, batch_size=args.batch_size, seq_len=seq_len, skip_null=False,
                          pack=False, epochs=None, shuffle=True, seed=positions.seed, start=start)
     loader = iter(make_loader(ds, num_workers=args.num_workers))
