@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +16,10 @@ import pytest
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from conftest import REPO, CueEnv
+from conftest import FIXTURES, REPO, CueEnv
 from vpt_rl.cli import main as cli_main
 from vpt_rl.policies.sb3 import VPTPPO, VPTPolicy, finetune_sb3
+from vpt_rl.policies.sb3.finetune import _run_settings, file_identity
 from vpt_rl.policies.sb3.resume import RESUME_ENTRY, ResumeError, load_checkpoint, read_resume_record
 
 # 2 envs x 4 steps = 8 env steps per rollout; 32 steps = 4 PPO iterations of 2 epochs each
@@ -211,5 +213,22 @@ def test_finetune_model_without_weights_takes_the_pair_or_fails_before_anything(
     shutil.copy(fixtures_dir / "policy.weights", tmp_path / "start.weights")
     assert cli_main(cli) == 0
     run = read_resume_record(str(out / "final.zip"))["run"]
-    assert run["weights"] == str(tmp_path / "start.weights")
+    assert run["weights"] == file_identity(tmp_path / "start.weights")  # the weights beside the .model
     assert (run["kl_coef"], run["learning_rate"], run["ent_coef"]) == (0.2, 2e-5, 0.0)
+
+
+def test_resume_settings_know_the_starting_files_by_content_not_path(tmp_path, monkeypatch):
+    # a pipeline folder that was moved (or reached as ./x, or through a symlink) must still resume; other
+    # weights under the same name must not
+    first, moved = tmp_path / "a" / "bc", tmp_path / "b" / "bc"
+    first.mkdir(parents=True)
+    for name in ("policy.model", "policy.weights"):
+        shutil.copy(FIXTURES / name, first / name)
+    shutil.copytree(first, moved)
+    kw = dict(env_id="vpt_rl/MineLite-v0", env_kwargs={}, preset=None, n_envs=1, algo_kwargs={}, policy_kwargs={})
+    before = _run_settings(model=first / "policy.model", weights=first / "policy.weights", **kw)
+    monkeypatch.chdir(tmp_path / "b")
+    after = _run_settings(model="bc/policy.model", weights="./bc/policy.weights", **kw)
+    assert before == after and "policy.weights (" in before["weights"]
+    (moved / "policy.weights").write_bytes(b"other" + (first / "policy.weights").read_bytes()[5:])
+    assert _run_settings(model=moved / "policy.model", weights=moved / "policy.weights", **kw)["weights"] != before["weights"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import zlib
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -181,12 +182,13 @@ _RESUMABLE_CHANGES = ("total_steps", "device", "vec_env", "checkpoint_every", "e
 
 def _run_settings(env_id: str, env_kwargs: Dict[str, Any], model: Optional[str], weights: Optional[str], preset: Any,
                   n_envs: int, algo_kwargs: Dict[str, Any], policy_kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """Every setting that shapes a run's updates, defaults filled in, as flat JSON data (paths absolute, tuples
-    as lists, classes by name): what a resume compares. VPTPolicy's kwargs are prefixed ``policy_kwargs.``."""
+    """Every setting that shapes a run's updates, defaults filled in, as flat JSON data (tuples as lists, classes
+    by name, the starting files by what they hold): what a resume compares. VPTPolicy's kwargs are prefixed
+    ``policy_kwargs.``."""
     settings: Dict[str, Any] = dict(
         env_id=env_id, env_kwargs=env_kwargs, n_envs=n_envs, preset=preset,
-        model=None if model is None else os.path.abspath(os.fspath(model)),
-        weights=None if weights is None else os.path.abspath(os.fspath(weights)),
+        model=None if model is None else file_identity(model),
+        weights=None if weights is None else file_identity(weights),
     )
     settings.update(_with_defaults(VPTPPO.__init__, algo_kwargs, skip=("policy", "env", "tensorboard_log", "policy_kwargs",
                                                                     "verbose", "device", "_init_setup_model")))
@@ -194,6 +196,16 @@ def _run_settings(env_id: str, env_kwargs: Dict[str, Any], model: Optional[str],
                                                                      "model", "weights", "preset", "config"))
     settings.update({f"policy_kwargs.{k}": v for k, v in policy.items()})
     return json.loads(json.dumps(settings, default=_json_value))
+
+
+def file_identity(path: Any) -> str:
+    """A starting file as a resume compares it: its name, size and a checksum of its first MiB, not its path, so
+    a run folder that was moved or reached through another path (relative, symlinked) still resumes, while other
+    weights under the same name do not."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    return f"{os.path.basename(path)} ({os.path.getsize(path)} bytes, crc32 {zlib.crc32(head):08x} of the first MiB)"
 
 
 def _with_defaults(fn: Callable, given: Dict[str, Any], skip: Sequence[str]) -> Dict[str, Any]:
