@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from vpt_rl.actions import env_to_agent, env_to_factored, factored_to_joint
-from vpt_rl.atomic import atomic_write_text
+from vpt_rl.atomic import atomic_write_json, atomic_write_text
 from vpt_rl.checkpoint import load_idm, load_policy
 from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, make_loader
@@ -278,7 +278,7 @@ def main(argv: Optional[list] = None) -> int:
                           "button_accuracy": row["idm"]["button_accuracy"], "camera_r2": row["idm"]["camera_r2"],
                           **({"idm_joint": row["idm_joint"]["joint_accuracy"], "bc_joint": row["bc"]["joint_accuracy"]}
                              if "bc" in row else {})}), flush=True)
-        atomic_write_text(res_path, json.dumps(results, indent=1))
+        atomic_write_json(res_path, results, indent=1)
     if args.ablate_prior and args.prior_init:
         k = max(1, int(round(sizes[-1] / ep_min)))
         run = Path(args.out_dir) / f"idm_{k}ep_noprior"

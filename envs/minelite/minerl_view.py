@@ -36,12 +36,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 from gymnasium import spaces as gymnasium_spaces
 
-from vpt_rl.envs.minelite.env import ACTION_KEYS, MineLiteEnv
+from vpt_rl.actions import noop_action
+from vpt_rl.envs.minelite.env import MineLiteEnv
 
 __all__ = ["HumanSurvival", "MineRLEnv"]
-
-_BUTTON_KEYS = tuple(k for k in ACTION_KEYS if k != "camera")
-
 
 def _pair(name: str, value: Any, kind=float) -> None:
     """Check that ``value`` is a ``[low, high]`` pair of ``kind`` numbers with low <= high."""
@@ -166,9 +164,7 @@ class MineRLEnv:
 
     def noop_action(self) -> Dict[str, Any]:
         """The action that does nothing: every button 0 and a zero camera."""
-        noop = {k: 0 for k in _BUTTON_KEYS}
-        noop["camera"] = np.zeros(2, dtype=np.float32)
-        return noop
+        return noop_action()
 
     def render(self, mode: str = "human") -> Optional[np.ndarray]:
         """The last ``pov`` frame as an RGB array (MineLite opens no window, also for ``mode="human"``)."""

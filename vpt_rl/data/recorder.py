@@ -54,7 +54,7 @@ import av
 import numpy as np
 
 from vpt_rl.actions import ENV_ACTION_KEYS, noop_action
-from vpt_rl.atomic import atomic_write_text
+from vpt_rl.atomic import atomic_write_json
 from vpt_rl.data.contractor import (
     ACTION_TO_KEY,
     ACTION_TO_MOUSE_BUTTON,
@@ -407,7 +407,7 @@ class ContractorRecorder:
             # unlike OpenAI's screen recordings: tell the loader not to draw a second one.
             meta = {"cursor_in_video": True, **self._meta, "n_frames": self.n_lines, "codec": self._video.codec,
                     "resolution": [int(self._frame_shape[1]), int(self._frame_shape[0])], "fps": self.fps}
-            atomic_write_text(self.meta_path, json.dumps(jsonable(meta), indent=1))
+            atomic_write_json(self.meta_path, jsonable(meta), indent=1)
         os.replace(self._mp4_tmp, self.mp4_path)
         os.replace(self._jsonl_tmp, self.jsonl_path)  # last: a segment with a .jsonl is complete
         if self.verify:
@@ -465,7 +465,7 @@ def write_index(out_dir: PathLike, relpaths: Sequence[str], filename: str = "ind
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     index = {"basedir": str(d.resolve()), "relpaths": sorted(set(relpaths))}
-    return atomic_write_text(d / filename, json.dumps(index, indent=1))
+    return atomic_write_json(d / filename, index, indent=1)
 
 
 @dataclass

@@ -56,7 +56,7 @@ from vpt_rl.actions import (
     NULL_CAMERA,
     env_to_agent,
 )
-from vpt_rl.atomic import atomic_torch_save, atomic_write_text, remove_stale_temporaries
+from vpt_rl.atomic import atomic_torch_save, atomic_write_json, remove_stale_temporaries
 from vpt_rl.checkpoint import build_policy, load_policy, save_policy
 from vpt_rl.data.contractor import find_segments, load_actions
 from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
@@ -411,7 +411,7 @@ def _run_bc(args: Args, stop: StopFlag):
                    "val_segments": [str(p) for p in val_segs]}
         if final is not None:
             payload["final"] = final
-        atomic_write_text(out / "metrics.json", json.dumps(payload, indent=1))
+        atomic_write_json(out / "metrics.json", payload, indent=1)
 
     memories: dict = {}  # stream id -> detached transformer memory of its lanes
     if start is not None and world == 1 and "memory" in state:  # the memory goes with the data position

@@ -42,7 +42,7 @@ from vpt_rl.actions import (
     env_to_factored,
     undiscretize_camera,
 )
-from vpt_rl.atomic import atomic_torch_save, atomic_write_text, remove_stale_temporaries
+from vpt_rl.atomic import atomic_torch_save, atomic_write_json, remove_stale_temporaries
 from vpt_rl.checkpoint import load_idm, save_idm
 from vpt_rl.data.contractor import convert_lines, find_segments, load_actions, read_jsonl_lines
 from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
@@ -491,7 +491,7 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
                    "train_segments": [str(s) for s in train_segs], "val_segments": [str(s) for s in val_segs]}
         if final_metrics is not None:
             payload["final"] = final_metrics
-        atomic_write_text(out / "metrics.json", json.dumps(payload, indent=1))
+        atomic_write_json(out / "metrics.json", payload, indent=1)
 
     def run_eval():
         if not val_segs:
