@@ -53,6 +53,7 @@ import numpy as np
 
 from vpt_rl.actions import MOUSE_COUNTS_PER_TURN, MOUSE_DEGREES_PER_COUNT, MOUSE_DEGREES_PER_TURN, noop_action
 from vpt_rl.atomic import atomic_output
+from vpt_rl.data.clean_spans import SpansError, read_spans, span_index
 from vpt_rl.envs.wrappers import resize_pov
 from vpt_rl.model_config import AGENT_RESOLUTION  # noqa: F401  (re-exported: (width, height) here, square)
 
@@ -506,6 +507,7 @@ class Step:
     env_action: dict
     is_null: bool
     confidence: float = 1.0  # the line's "idm_confidence" (pseudo-labels), 1.0 for true labels
+    span: int = 0  # the index of the clean span (NAME.spans.json) the frame is in; 0 without a spans file
 
 
 def segment_paths(mp4_path: PathLike) -> tuple[Path, Path]:
@@ -534,6 +536,7 @@ def iter_segment(
     skip_null: bool = True,
     cursor: Optional[bool] = None,
     resolution: tuple = AGENT_RESOLUTION,
+    spans: Union[str, None, Sequence[tuple]] = "auto",
 ) -> Iterator[Step]:
     """Yield the steps of one contractor segment, in frame order, following data_loader.py.
 
@@ -549,11 +552,25 @@ def iter_segment(
     more frames than lines warns with both counts; either way the common prefix is used. A broken line
     warns as described in the module docstring.
 
+    Clean spans (:mod:`vpt_rl.data.clean_spans`): only frames inside a clean span are yielded, each with the
+    index of its span in ``Step.span`` (a reader that carries memory starts it again at a new span).
+
     :param mp4_path: the video.
     :param jsonl_path: its actions; default ``NAME.jsonl`` beside the video.
+    :param spans: ``"auto"`` (default): the clean spans of ``NAME.spans.json`` beside the video when there is
+        one (a spans file that cannot be read: a DataWarning, and the segment yields nothing), else every frame;
+        ``None``: every frame; a list of ``(start, end)``: those spans.
     """
     mp4, default_jsonl = segment_paths(mp4_path)
     jsonl = Path(jsonl_path) if jsonl_path is not None else default_jsonl
+    if isinstance(spans, str):
+        if spans != "auto":
+            raise ValueError(f"spans must be 'auto', None or a list of (start, end), got {spans!r}")
+        try:
+            spans = read_spans(mp4)
+        except SpansError as e:
+            _warn(f"{e}; segment skipped (which of its frames are clean is unknown)")
+            return
     try:
         infos = convert_lines(read_jsonl_lines(jsonl), source=str(jsonl))
     except OSError as e:
@@ -563,16 +580,18 @@ def iter_segment(
     if cursor is None:
         cursor = not cursor_in_video(mp4)
     cursor_img = load_cursor() if cursor else None
+    span_of = span_index(spans, len(infos))
     for i, frame in enumerate(iter_video_frames(mp4, expected=len(infos))):
         n_frames = i + 1
         if i >= len(infos):
             continue  # keep counting frames for the mismatch warning
         info = infos[i]
-        if skip_null and info.is_null:
+        if (skip_null and info.is_null) or span_of[i] < 0:
             continue
         if cursor and info.gui_open:
             frame = draw_cursor(np.array(frame, copy=True), *info.mouse_xy, cursor=cursor_img)
-        yield Step(i, resize_frame(frame, resolution), info.env_action, info.is_null, info.confidence)
+        yield Step(i, resize_frame(frame, resolution), info.env_action, info.is_null, info.confidence,
+                   int(span_of[i]))
     if n_frames > len(infos):  # fewer frames: iter_video_frames warned, with both counts
         _warn(f"{mp4}: {n_frames} video frames but {len(infos)} lines in {jsonl.name}; "
               f"the first {min(n_frames, len(infos))} steps are used")

@@ -48,6 +48,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from vpt_rl.actions import BUTTONS_ALL, env_to_agent, env_to_factored
+from vpt_rl.data.clean_spans import SpansError, read_spans, spans_mask
 from vpt_rl.data.contractor import AGENT_RESOLUTION, iter_segment, load_actions
 
 N_IDM_BUTTONS = len(BUTTONS_ALL)
@@ -195,7 +196,7 @@ class SequenceDataset(IterableDataset):
                 rng.shuffle(order)
             produced = begin > 0 or skip > 0  # resuming mid-epoch: this epoch already gave something
             for idx in range(begin, len(order)):
-                first, n = True, 0
+                first, n, span = True, 0, 0
                 for step in iter_segment(order[idx], skip_null=self.skip_null, cursor=self.cursor,
                                          resolution=self.resolution):
                     if self.max_segment_frames is not None and step.index >= self.max_segment_frames:
@@ -205,6 +206,8 @@ class SequenceDataset(IterableDataset):
                     targets = _step_targets(step.env_action)
                     if self.drop_agent_null and targets[0] == 0 and targets[1] == 60:
                         continue
+                    if step.span != span:  # a new clean span: the footage between was filtered out
+                        first, span = True, step.span
                     n += 1
                     if n > skip:  # steps up to ``skip`` were read before the resume
                         yield step.frame, first, targets, (epoch, idx, n)
@@ -268,10 +271,19 @@ def layout_key(segments: Sequence, batch_size: int, n_streams: int, **filters) -
     """What saved stream positions depend on: ``[crc32 of the resolved segment paths, their number, batch_size,
     n_streams, crc32 of the filters]``. Positions saved under another key (other data, batch size, worker or rank
     count, or another frame filter such as ``min_confidence`` / ``max_segment_frames`` / ``seq_len``, which
-    change what a step count means) do not apply. Paths are resolved, so ``data`` and ``./data`` are the same."""
+    change what a step count means) do not apply. Paths are resolved, so ``data`` and ``./data`` are the same. The
+    segments' clean spans (``NAME.spans.json``, :mod:`vpt_rl.data.clean_spans`) count as a filter too."""
     names = "\n".join(str(Path(s).resolve()) for s in segments).encode("utf-8")
-    settings = repr(sorted(filters.items())).encode("utf-8")
+    spans = [_spans_or_fault(s) for s in segments]
+    settings = repr(sorted(filters.items()) + ([("clean_spans", spans)] if any(spans) else [])).encode("utf-8")
     return [zlib.crc32(names), len(segments), int(batch_size), int(n_streams), zlib.crc32(settings)]
+
+
+def _spans_or_fault(segment) -> object:
+    try:
+        return read_spans(segment)
+    except SpansError:
+        return "unreadable"
 
 
 class StreamPositions:
@@ -336,11 +348,16 @@ def _ignore_ctrl_c(worker_id: int) -> None:
 
 
 def count_steps(segments: Sequence, skip_null: bool = False) -> int:
-    """Number of jsonl lines (``skip_null=False``) or non-null lines over ``segments`` (no decoding)."""
+    """Number of jsonl lines (``skip_null=False``) or non-null lines over ``segments`` (no decoding), inside the
+    clean spans of segments that have a spans file (none for a segment whose spans file cannot be read)."""
     total = 0
     for mp4 in segments:
+        spans = _spans_or_fault(mp4)
+        if spans == "unreadable":
+            continue
         actions = load_actions(Path(mp4).with_suffix(".jsonl"))
-        total += sum(1 for _, null in actions if not (skip_null and null))
+        inside = spans_mask(spans, len(actions))
+        total += sum(1 for (_, null), ok in zip(actions, inside) if ok and not (skip_null and null))
     return total
 
 

@@ -28,6 +28,11 @@ file, its rate and the re-encoding to do (``ffmpeg -i in.mp4 -r 20 out.mp4``), r
 the labels are one jsonl line per video frame, so resampled labels would no longer match the video's
 frames. ``vpt-rl label`` ends with how many videos it labelled, skipped (already labelled) and refused,
 and exits with code 1 when it refused any.
+
+Clean spans: a video with ``NAME.spans.json`` beside it (written by ``vpt-rl filter``,
+:mod:`vpt_rl.data.clean_spans`) is labelled span by span: the IDM sees only frames inside a clean span, and
+every other frame gets a null line marked ``"filtered": true``. A spans file that cannot be read refuses its
+video with a DataWarning. The marker records the spans, so new spans relabel the video.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ from tqdm import tqdm
 from vpt_rl.actions import BUTTONS_ALL, undiscretize_camera
 from vpt_rl.atomic import atomic_write_text, remove_stale_temporaries
 from vpt_rl.checkpoint import load_idm
+from vpt_rl.data.clean_spans import SpansError, read_spans, spans_mask
 from vpt_rl.data.contractor import (
     ACTION_TO_KEY,
     ACTION_TO_MOUSE_BUTTON,
@@ -234,6 +240,29 @@ def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
     return buttons, camera
 
 
+def _label_lines(idm, frames: np.ndarray, spans, timesteps: int, batch_size: int, device, camera: str):
+    """The jsonl lines of a video's frames and how many frames the IDM saw: every clean span (all of the video
+    without spans) is labelled on its own, so that no window mixes frames across filtered-out footage; a frame
+    outside every span gets a null line marked ``"filtered": true``, which keeps the lines aligned with the
+    video (and the official loader drops null lines too)."""
+    n = len(frames)
+    todo = [(0, n)] if spans is None else [(s, min(e, n)) for s, e in spans if s < n]
+    buttons = np.zeros((n, len(BUTTONS_ALL)), np.int64)
+    camera_deg = np.zeros((n, 2), np.float64)
+    conf = np.zeros(n, np.float64)
+    for s, e in todo:
+        b, bins, cam_mean, c = predict_video(idm, frames[s:e], timesteps, batch_size=batch_size, device=device,
+                                             details=True)
+        buttons[s:e], conf[s:e] = b, c
+        camera_deg[s:e] = cam_mean if camera == "mean" else undiscretize_camera(bins)
+    lines = pseudo_label_lines(buttons, camera_deg, conf)
+    inside = spans_mask(None if spans is None else todo, n)
+    for i in np.flatnonzero(~inside):
+        lines[i]["filtered"] = True
+        lines[i].pop("idm_confidence", None)
+    return lines, int(inside.sum())
+
+
 def _file_stamp(path: Optional[Union[str, Path]]) -> Optional[dict]:
     if path is None:
         return None
@@ -256,6 +285,8 @@ class LabelledVideos(list):
     :ivar labelled: videos labelled by this call.
     :ivar skipped: videos skipped because they were already labelled with the same IDM and settings.
     :ivar kept_true: videos left alone because their jsonl holds true labels.
+    :ivar filtered_frames: frames of the labelled videos outside their clean spans (``NAME.spans.json``), which
+        the IDM did not see and which got null lines marked ``"filtered": true``.
     :ivar refused: ``(video, reason)`` of videos not labelled (not 20 fps, no decodable frame).
     """
 
@@ -264,6 +295,7 @@ class LabelledVideos(list):
         self.labelled = 0
         self.skipped = 0
         self.kept_true = 0
+        self.filtered_frames = 0
         self.refused: list[tuple[Path, str]] = []
 
     def summary(self) -> str:
@@ -271,6 +303,8 @@ class LabelledVideos(list):
         text = f"labelled {self.labelled} video(s), skipped {self.skipped} already labelled"
         if self.kept_true:
             text += f", kept {self.kept_true} with true labels"
+        if self.filtered_frames:
+            text += f", left {self.filtered_frames} frame(s) outside clean spans unlabelled"
         if self.refused:
             text += f", refused {len(self.refused)}: " + "; ".join(f"{p.name} ({why})" for p, why in self.refused)
         return text
@@ -325,10 +359,19 @@ def label_videos(
         remove_stale_temporaries(folder)  # half-written labels of a run that was killed
     for mp4 in bar:
         jsonl, marker = output_paths(mp4, out_dir)
+        try:
+            spans = read_spans(mp4)
+        except SpansError as e:
+            warnings.warn(f"{e}; {mp4.name} is not labelled (which of its frames are clean is unknown)",
+                          DataWarning, stacklevel=2)
+            written.refused.append((mp4, "unreadable spans file"))
+            continue
+        spans_key = None if spans is None else [list(sp) for sp in spans]
         if marker.is_file() and not overwrite:
             try:
                 old = json.loads(marker.read_text())
-                if {k: old.get(k) for k in settings} == settings and jsonl.is_file():
+                if ({k: old.get(k) for k in settings} == settings and old.get("clean_spans") == spans_key
+                        and jsonl.is_file()):
                     written.append(jsonl)
                     written.skipped += 1
                     continue
@@ -351,16 +394,16 @@ def label_videos(
             warnings.warn(f"{mp4}: no frames could be decoded; not labelled", DataWarning, stacklevel=2)
             written.refused.append((mp4, "no frame decoded"))
             continue
-        buttons, bins, cam_mean, conf = predict_video(idm, frames, t, batch_size=batch_size, device=dev,
-                                                      details=True)
-        lines = pseudo_label_lines(buttons, cam_mean if camera == "mean" else undiscretize_camera(bins), conf)
+        lines, n_inside = _label_lines(idm, frames, spans, t, batch_size, dev, camera)
         atomic_write_text(jsonl, "".join(json.dumps(line) + "\n" for line in lines))
         atomic_write_text(marker, json.dumps({**settings, "video": str(mp4.resolve()), "n_frames": len(frames),
+                                              "clean_spans": spans_key, "labelled_frames": n_inside,
                                               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                                              indent=1))
         written.append(jsonl)
         written.labelled += 1
-        n_frames_total += len(frames)
+        written.filtered_frames += len(frames) - n_inside
+        n_frames_total += n_inside
         bar.set_postfix(fps=f"{n_frames_total / max(time.time() - t0, 1e-9):.1f}")
     return written
 
