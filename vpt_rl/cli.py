@@ -21,6 +21,8 @@ COMMANDS = {
     "record": ("vpt_rl.commands.record", "record scripted-expert MineLite episodes in the contractor format"),
     "view": ("vpt_rl.commands.view", "write an episode as mp4/GIF and a PNG contact sheet"),
     "train-idm": ("vpt_rl.train.idm", "train an inverse dynamics model on labelled contractor segments"),
+    "train-filter": ("vpt_rl.train.train_filter", "train a clean-vs-unclean frame classifier on labelled frames"),
+    "filter": ("vpt_rl.train.filter", "cut videos into clean spans with a trained frame filter, before labelling"),
     "label": ("vpt_rl.train.label", "label unlabelled videos with an IDM (writes contractor jsonl)"),
     "train-bc": ("vpt_rl.train.bc", "behavioural cloning of the VPT policy on (pseudo-)labelled segments"),
     "finetune": ("vpt_rl.commands.finetune", "RL fine-tuning with the tech-tree reward (SB3 or Sample Factory)"),
