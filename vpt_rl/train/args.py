@@ -17,6 +17,8 @@ from typing import Any, Iterable, Optional, Sequence, Union, get_type_hints
 
 import torch
 
+from vpt_rl.train.runtime import check_device_name
+
 
 def _field_docs(cls) -> dict:
     """Map field name -> the string literal that follows it in the class body (CleanRL convention); fields
@@ -52,7 +54,7 @@ class RunArgs:
     seed: int = 1
     """random seed"""
     device: str = "auto"
-    """torch device: auto, cpu, cuda, ..."""
+    """torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda or cuda:N"""
     out_dir: str = dataclasses.field(default="runs/train", metadata={"aliases": ["out"]})
     """where the checkpoint, metrics.json and TensorBoard logs go"""
     name: Optional[str] = None
@@ -71,6 +73,7 @@ class RunArgs:
         :raises ValueError: naming the field, its value and what is expected.
         """
         check_ranges(self, non_negative=("num_workers", "seed"))
+        check_device_name(self.device)  # the spelling; whether the machine has that device is checked at the start
 
 
 TRAINING_INPUTS = ("data", "val_data", "init_model", "init_weights")
