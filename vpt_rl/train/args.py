@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional, Sequence, Union, get_type_hints
 
 import torch
 
-from vpt_rl.train.runtime import check_device_name
+from vpt_rl.train.runtime import check_device_name, check_precision, resolve_device
 
 
 def _field_docs(cls) -> dict:
@@ -146,6 +146,8 @@ def parse_args(cls, argv: Optional[Sequence[str]] = None, description: Optional[
 
     :param prog: the command as the usage line shows it, e.g. ``"vpt-rl train-idm"``.
     :param paths: fields naming inputs that must exist (:func:`check_paths`), checked here, before any work.
+        A ``device`` field is checked against this machine too (:func:`~vpt_rl.train.runtime.resolve_device`), and
+        a ``precision`` field against that device (fp16 needs CUDA).
 
     A value ``cls`` refuses (its ``ValueError``) or a missing input exits with one ``PROG: error: ...`` line
     and code 2.
@@ -206,6 +208,10 @@ def parse_args(cls, argv: Optional[Sequence[str]] = None, description: Optional[
         args = cls(**values)
         for name in paths:
             check_paths(name, getattr(args, name))
+        if isinstance(getattr(args, "device", None), str):  # a GPU this machine lacks: one line, not a traceback
+            resolve_device(args.device)
+            if isinstance(getattr(args, "precision", None), str):
+                check_precision(args.precision, args.device)  # fp16 needs CUDA
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     if threads:
