@@ -602,3 +602,77 @@ def test_python_dash_m_runs_the_pipeline_cli():
     res = subprocess.run([sys.executable, "-m", "vpt_rl.pipeline", "--preset", "smoke", "--set", "rl_steps=77",
                           "--list-knobs"], check=True, capture_output=True, text=True)
     assert "rl_steps = 77" in res.stdout
+
+
+# ----------------------------------------------------------------------------------------------------
+# --device
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_device_reaches_the_stages_and_is_not_part_of_their_configuration(tmp_path):
+    seen = {}
+
+    def spy(name, fn):
+        def run_stage(ctx):
+            seen[name] = ctx.device
+            return fn(ctx)
+        return run_stage
+
+    pl.run_pipeline(tmp_path, CFG, stage_fns={n: spy(n, f) for n, f in FAKES.items()}, progress=False, device="cpu")
+    assert seen == {name: "cpu" for name in FAKES}
+    assert all("device" not in json.dumps(pl.stage_config(s, CFG, "sb3", 0)) for s in pl.STAGE_ORDER)
+    c = Counting(FAKES)
+    run(tmp_path, c, device="auto")  # the same run on another device: every stage is done already
+    assert c.calls == []
+
+
+def test_model_stages_pass_the_device_to_training_labelling_rl_and_evaluation(tmp_path, monkeypatch):
+    import vpt_rl.policies.sb3 as sb3
+    import vpt_rl.train.bc as bc_train
+    import vpt_rl.train.idm as idm_train
+    import vpt_rl.train.label as label_mod
+    from vpt_rl import evaluate as ev
+
+    seen = []
+
+    def fake_train(args):
+        seen.append(("train", args.device))
+        for suffix in (".model", ".weights"):
+            (Path(args.out_dir) / f"{args.name}{suffix}").write_bytes(b"x")
+
+    def fake_finetune(env_id, total_steps, **kw):
+        seen.append(("rl", kw["device"]))
+        out = Path(kw["out_dir"])
+        for name in ("policy.model", "policy.weights", "final.zip"):
+            (out / name).write_bytes(b"x")
+        (out / kw["episodes_csv"]).write_text("steps,return,length\n4,1.5,2\n")
+        return str(out / "final.zip")
+
+    monkeypatch.setattr(idm_train, "train_idm", fake_train)
+    monkeypatch.setattr(bc_train, "train_bc", fake_train)
+    monkeypatch.setattr(sb3, "finetune_sb3", fake_finetune)
+    monkeypatch.setattr(label_mod, "label_videos", lambda *a, **kw: seen.append(("label", kw["device"])) or [])
+    monkeypatch.setattr(ev, "make_agent", lambda spec, weights=None, **kw: seen.append(("eval", kw.get("device"))))
+    monkeypatch.setattr(ev, "evaluate", lambda agent, **kw: summarize(
+        [{"seed": 0, "return": 1.0, "length": 3, "milestones": {"log": True}}]))
+    ctx = pl.StageContext(out=tmp_path, cfg=CFG, device="cpu")
+    pl.stage_idm(ctx)
+    ctx.unlabelled_dir.mkdir(parents=True)
+    ctx.truth_dir.mkdir(parents=True)
+    pl.stage_label(ctx)
+    pl.stage_bc(ctx)
+    pl.stage_rl(ctx)
+    pl.stage_eval(ctx)
+    assert seen == [("train", "cpu"), ("label", "cpu"), ("train", "cpu"), ("rl", "cpu"), ("rl", "cpu")] + \
+        [("eval", "cpu")] * 4  # the expert too (it ignores it)
+
+
+def test_a_device_this_machine_lacks_stops_the_run_before_any_stage(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device 'gpu': expected auto, cpu, cuda or cuda:N"):
+        run(tmp_path, Counting(FAKES), device="gpu")
+    assert pl.main(["--preset", "smoke", "--out", str(tmp_path), "--device", "cuda:1"]) == 2
+    assert "vpt-rl pipeline: device 'cuda:1': CUDA is not available on this machine" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -290,6 +290,32 @@ def test_kl_coef_defaults_like_sb3_and_a_model_takes_the_weights_beside_it(tmp_p
     assert beside.weights == str(tmp_path / "start.weights") and beside.kl_coef == 0.2
 
 
+def test_device_follows_auto_without_cuda_and_takes_vpt_rl_spellings(monkeypatch):
+    from vpt_rl.policies.sample_factory.train import sf_device_argv
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    default = _cfg()  # no --device: auto, which is SF's cpu without CUDA
+    assert default.device == "cpu"
+    assert _cfg("--device", "auto").device == "cpu" and _cfg("--device=cpu").device == "cpu"
+    assert sf_device_argv(["--env", "x", "--device", "auto", "--seed", "1"]) == ["--env", "x", "--device", "cpu",
+                                                                                "--seed", "1"]
+    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available on this machine"):
+        parse_vpt_cfg(["--env", "vpt_debug", "--device", "cuda"])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert sf_device_argv(["--device=auto"]) == ["--device=gpu"]
+    assert parse_vpt_cfg(["--env", "vpt_debug", "--device", "cuda"]).device == "gpu"
+
+
+def test_entry_point_exits_2_naming_a_device_sf_cannot_use(capsys, monkeypatch, tmp_path):
+    from vpt_rl.policies.sample_factory.train import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc = main(["--env", "vpt_debug", "--preset", "micro", "--device", "gpu0", "--train_dir", str(tmp_path)])
+    assert rc == 2
+    assert "[vpt-sf] error: device 'gpu0': expected auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+
+
 def test_entry_point_prints_estimate_and_exits_2_on_a_config_that_cannot_fit(capsys, tmp_path):
     from vpt_rl.policies.sample_factory.train import main
 

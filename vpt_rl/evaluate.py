@@ -37,6 +37,7 @@ from vpt_rl.envs.minelite.expert import ScriptedExpert
 from vpt_rl.envs.registration import MINELITE_ID
 from vpt_rl.envs.rewards import MILESTONE_ORDER, order_milestones  # noqa: F401  (MILESTONE_ORDER re-exported)
 from vpt_rl.model import consistent_argmax, sample_action
+from vpt_rl.train.runtime import autocast, check_precision, resolve_device
 
 
 def steps_to_reach(steps: Sequence[float], returns: Sequence[float], target: float, window: int = 1) -> Optional[float]:
@@ -97,12 +98,17 @@ class PolicyAgent(Agent):
         the camera meta-action); ``"argmax"`` is the official per-head argmax, which for cloned policies
         often lands on an incoherent null action.
     :param seed: seeds the sampling generator.
+    :param device: ``auto`` (cuda when there is a GPU, else cpu), ``cpu``, ``cuda`` or ``cuda:N``
+        (:func:`~vpt_rl.train.runtime.resolve_device`).
+    :param precision: ``fp32``, ``bf16`` (autocast, CPU or GPU) or ``fp16`` (autocast, GPU only) for the policy's
+        forward pass; docs/performance.md gives how far bf16 moves the log-probabilities.
     """
 
     def __init__(self, model_path: str, weights_path: Optional[str] = None, *, deterministic: Union[bool, str] = False,
-                 seed: int = 0, device: str = "cpu", name: Optional[str] = None):
-        self.net = build_policy(model=model_path, weights=weights_path, device=device).eval()
-        self.device = torch.device(device)
+                 seed: int = 0, device: str = "auto", name: Optional[str] = None, precision: str = "fp32"):
+        self.device = resolve_device(device)
+        self.precision = check_precision(precision, self.device)
+        self.net = build_policy(model=model_path, weights=weights_path, device=self.device).eval()
         if deterministic not in (False, True, "consistent", "argmax"):
             raise ValueError(f"deterministic must be False, True, 'consistent' or 'argmax', got {deterministic!r}")
         self.deterministic = "consistent" if deterministic is True else deterministic
@@ -119,7 +125,10 @@ class PolicyAgent(Agent):
         with torch.inference_mode():
             img_t = torch.from_numpy(img).to(self.device)
             first_t = torch.from_numpy(np.asarray(first, dtype=bool)[:, None]).to(self.device)
-            logp, _, self.state = self.net(img_t, first_t, self.state)
+            with autocast(self.device, self.precision):
+                logp, _, state = self.net(img_t, first_t, self.state)
+            logp = {k: v.float() for k, v in logp.items()}
+            self.state = [(m, k.float(), v.float()) for m, k, v in state]  # the memory stays float32
             if self.deterministic == "consistent":
                 buttons, camera = consistent_argmax(logp)
             else:
@@ -166,15 +175,16 @@ class ExpertAgent(Agent):
 
 
 def make_agent(spec: str, weights: Optional[str] = None, *, seed: int = 0, epsilon: float = 0.0,
-               deterministic: Union[bool, str] = False, device: str = "cpu") -> Agent:
-    """``"expert"``, ``"random"`` or a ``.model`` path (with ``weights``) -> an :class:`Agent`."""
+               deterministic: Union[bool, str] = False, device: str = "auto", precision: str = "fp32") -> Agent:
+    """``"expert"``, ``"random"`` or a ``.model`` path (with ``weights``) -> an :class:`Agent`; a policy agent runs
+    on ``device`` at ``precision`` (:class:`PolicyAgent`)."""
     if spec == "expert":
         return ExpertAgent(seed=seed, epsilon=epsilon)
     if spec == "random":
         return RandomAgent(seed=seed)
     if not str(spec).endswith(".model"):
         raise ValueError(f"agent {spec!r}: expected 'expert', 'random' or a path to a .model file")
-    return PolicyAgent(spec, weights, deterministic=deterministic, seed=seed, device=device)
+    return PolicyAgent(spec, weights, deterministic=deterministic, seed=seed, device=device, precision=precision)
 
 
 # --------------------------------------------------------------------------------------------------

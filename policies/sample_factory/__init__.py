@@ -6,7 +6,8 @@ We plug into Sample Factory, we do not fork it:
   ``vpt_debug``; see :mod:`.envs`) and the VPT actor-critic factory (:mod:`.actor_critic`);
 * :func:`add_vpt_args` adds the VPT options (``--model``, ``--weights``, ``--preset``, ``--kl_coef``,
   ``--kl_decay``, ``--episode_steps``, ``--env_kwargs``, ``--memory_budget_mb``, ``--export_prefix``) and VPT-friendly
-  defaults for SF's own options;
+  defaults for SF's own options (``--device`` also takes vpt-rl's ``auto`` / ``cuda``, the default ``auto`` being
+  ``gpu`` when CUDA is available, else ``cpu``: :func:`vpt_rl.train.runtime.sf_device`);
 * :mod:`.train` is the entry point, and :func:`finetune_sf` the Python API used by the pipeline.
 
 Train (serial, then async with 2 workers), then resume the same experiment::
@@ -27,7 +28,7 @@ __all__ = ["register_vpt_components", "add_vpt_args", "finetune_sf", "VPT_SF_DEF
 
 # SF options whose defaults we change for VPT (all still overridable on the command line)
 VPT_SF_DEFAULTS = dict(
-    device="cpu",
+    device="auto",  # vpt-rl's spelling: gpu when CUDA is available, else cpu (train.prepare_cfg resolves it)
     use_rnn=True,  # the transformer memory travels in SF's recurrent state ...
     rnn_type="gru",  # ... declared as a 1-layer "GRU" state of --rnn_size floats (set from the model)
     rnn_num_layers=1,

@@ -45,17 +45,43 @@ from vpt_rl.policies.sample_factory.memory_budget import (
     estimate_memory,
 )
 from vpt_rl.policies.sample_factory.state_layout import StateLayout
+from vpt_rl.train.runtime import sf_device
 
 MiB = 1024 * 1024
 
 
 # ------------------------------------------------------------------------------------------- config
+def sf_device_argv(argv: Sequence[str]) -> List[str]:
+    """``argv`` with a ``--device`` value in vpt-rl's spelling (``auto``, ``cpu``, ``cuda``) turned into Sample
+    Factory's (``gpu`` / ``cpu``, :func:`~vpt_rl.train.runtime.sf_device`), which is all SF's parser takes.
+
+    :raises ValueError: naming the value (a misspelt device, ``cuda:N``, or a GPU on a machine without one).
+    """
+    out, i = [], 0
+    argv = list(argv)
+    while i < len(argv):
+        a = argv[i]
+        if a == "--device" and i + 1 < len(argv):
+            out += [a, sf_device(argv[i + 1])]
+            i += 2
+            continue
+        if a.startswith("--device="):
+            a = "--device=" + sf_device(a.split("=", 1)[1])
+        out.append(a)
+        i += 1
+    return out
+
+
 def parse_vpt_cfg(argv: Optional[Sequence[str]] = None, evaluation: bool = False):
-    """SF's full config with the VPT options (registers the VPT components first)."""
+    """SF's full config with the VPT options (registers the VPT components first); ``--device`` may be given
+    in vpt-rl's spelling (:func:`sf_device_argv`).
+
+    :raises ValueError: for a ``--device`` SF cannot run on (:func:`~vpt_rl.train.runtime.sf_device`).
+    """
     # lazy (here and below): Sample Factory is an optional extra; this module is imported without it
     from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = sf_device_argv(sys.argv[1:] if argv is None else argv)
     register_vpt_components()
     parser, _ = parse_sf_args(argv, evaluation=evaluation)
     add_vpt_args(parser)
@@ -87,6 +113,7 @@ def prepare_cfg(cfg, verbose: bool = True) -> MemoryEstimate:
         cfg.weights = weights_beside(cfg.model)
     if cfg.kl_coef is None:  # as the SB3 backend: the paper's 0.2 towards pretrained weights, no KL from scratch
         cfg.kl_coef = 0.2 if cfg.weights else 0.0
+    cfg.device = sf_device(cfg.device)  # the default "auto" -> gpu or cpu (and a resumed "gpu" needs a GPU here)
     if cfg.kl_coef < 0:
         raise ValueError(f"--kl_coef must be >= 0, got {cfg.kl_coef}")
     if not 0 < cfg.kl_decay <= 1:
@@ -160,7 +187,11 @@ def run(cfg) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: parse SF + VPT options, check memory, train, and export when ``--export_prefix`` is set."""
-    cfg = parse_vpt_cfg(argv)
+    try:
+        cfg = parse_vpt_cfg(argv)
+    except ValueError as exc:  # a --device SF cannot run on
+        print(f"[vpt-sf] error: {exc}", file=sys.stderr)
+        return 2
     effective = cfg
     if cfg.restart_behavior == "resume" and os.path.isfile(os.path.join(cfg.train_dir, cfg.experiment, "config.json")):
         # resuming: the saved config (overridden by the command line) is what will run, so check that one;
@@ -173,7 +204,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, MemoryBudgetError) as exc:
         print(f"[vpt-sf] error: {exc}", file=sys.stderr)
         return 2
-    for key in ("rnn_size", "recurrence", "weights", "kl_coef"):  # what prepare_cfg resolved
+    for key in ("rnn_size", "recurrence", "weights", "kl_coef", "device"):  # what prepare_cfg resolved
         setattr(cfg, key, getattr(effective, key))
     status = run(cfg)
     if status == 0 and effective.export_prefix:
@@ -275,6 +306,7 @@ def finetune_sf(
     extra_args: Optional[Dict[str, object]] = None,
     env_kwargs: Optional[Dict[str, object]] = None,
     config=None,
+    device: str = "auto",
 ) -> str:
     """Fine-tune a VPT policy with Sample Factory and export it; returns the exported ``.weights`` path.
 
@@ -301,6 +333,8 @@ def finetune_sf(
     :param env_kwargs: extra ``make_vpt_env`` / env constructor kwargs (JSON-serialisable), e.g.
         ``{"world_size": [32, 24, 32]}``
     :param config: the old name of ``preset`` (still accepted)
+    :param device: ``auto`` (a GPU when CUDA is available, else the CPU), ``cpu`` or ``cuda``: SF's ``--device``
+        (:func:`~vpt_rl.train.runtime.sf_device`; SF picks GPUs itself, ``CUDA_VISIBLE_DEVICES`` limits them)
     """
     if config is not None:
         if preset is not None and preset != config:
@@ -315,6 +349,7 @@ def finetune_sf(
         "--env", _sf_env_name(env_id_or_name), "--train_for_env_steps", str(int(total_steps)),
         "--exploration_loss_coeff", str(float(ent_coef)),
         "--train_dir", str(out_dir), "--experiment", str(experiment), "--seed", str(int(seed)),
+        "--device", sf_device(device),
     ]
     if kl_coef is not None:
         argv += ["--kl_coef", str(float(kl_coef))]

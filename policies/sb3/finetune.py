@@ -25,6 +25,7 @@ from vpt_rl.policies.sb3.resume import (
     resume_record,
     save_checkpoint,
 )
+from vpt_rl.train.runtime import resolve_device
 
 
 def _make_env_fn(env_id: str, seed: int, env_kwargs: Dict[str, Any]) -> Callable[[], Any]:
@@ -65,7 +66,7 @@ def finetune_sb3(
     learning_rate: Optional[float] = None,
     vec_env: str = "dummy",
     checkpoint_every: Optional[int] = None,
-    device: str = "cpu",
+    device: str = "auto",
     policy_kwargs: Optional[Dict[str, Any]] = None,
     ppo_kwargs: Optional[Dict[str, Any]] = None,
     export: bool = True,
@@ -104,7 +105,8 @@ def finetune_sb3(
     :param vec_env: ``"dummy"`` or ``"subproc"``.
     :param checkpoint_every: env steps between checkpoints, taken at the next rollout boundary (default:
         every rollout).
-    :param device: torch device.
+    :param device: ``auto`` (cuda when there is a GPU, else cpu), ``cpu``, ``cuda`` or ``cuda:N``
+        (:func:`~vpt_rl.train.runtime.resolve_device`); may change on resume.
     :param policy_kwargs: extra :class:`VPTPolicy` kwargs (``freeze_cnn``, ``autocast_bf16``, ...).
     :param ppo_kwargs: extra :class:`VPTPPO` kwargs (``n_epochs``, ``batch_size``, ``segment_len``, ...).
     :param export: also write the official ``.model`` / ``.weights`` pair.
@@ -119,6 +121,7 @@ def finetune_sb3(
     """
     if total_steps < 1:
         raise ValueError(f"total_steps={total_steps} must be >= 1")
+    device = resolve_device(device)  # a bad name or a GPU this machine lacks fails before any file is touched
     if model is not None and weights is None:
         weights = weights_beside(model)  # never a silent random init (nor its defaults) from a .model
     pretrained = weights is not None

@@ -22,6 +22,7 @@ from vpt_rl.actions import agent_to_env
 from vpt_rl.checkpoint import CheckpointError, build_policy
 from vpt_rl.data.contractor import resize_frame
 from vpt_rl.model_config import AGENT_RESOLUTION
+from vpt_rl.train.runtime import PRECISIONS, autocast, check_precision, resolve_device
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="number of steps (default 20; a video may end sooner)")
     p.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
     p.add_argument("--seed", type=int, default=0, help="seed of the random frames and of action sampling")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", default="auto",
+                   help="torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fp32, or bf16 / fp16 (GPU only) autocast of the forward pass (default fp32)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p
 
@@ -76,7 +80,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.set_num_threads(args.threads)
 
     try:
-        net = build_policy(model=args.model, weights=args.weights, device=args.device).eval()
+        device = resolve_device(args.device)
+        check_precision(args.precision, device)
+    except ValueError as e:
+        print(f"vpt-rl demo: {e}", file=sys.stderr)
+        return 2
+    try:
+        net = build_policy(model=args.model, weights=args.weights, device=device).eval()
     except CheckpointError as e:
         print(f"vpt-rl demo: {e}", file=sys.stderr)
         return 1
@@ -85,14 +95,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"frames, temperature {net.temperature:g}) + {args.weights}")
     try:
         frames = video_frames(args.video, args.steps) if args.video else random_frames(args.steps, args.seed)
-        gen = torch.Generator(device=args.device).manual_seed(args.seed)
-        state = net.initial_state(1)
+        gen = torch.Generator(device=device).manual_seed(args.seed)
+        state = net.initial_state(1, device=device)
         count = 0
         for n, frame in enumerate(frames):
-            img = torch.from_numpy(np.ascontiguousarray(frame)).to(args.device).view(1, 1, *frame.shape)
-            first = torch.tensor([[n == 0]], device=args.device)
-            buttons, camera, logp, value, state = net.act(img, first, state, deterministic=args.deterministic,
-                                                          generator=gen)
+            img = torch.from_numpy(np.ascontiguousarray(frame)).to(device).view(1, 1, *frame.shape)
+            first = torch.tensor([[n == 0]], device=device)
+            with autocast(device, args.precision):  # act returns float32 outputs and memory
+                buttons, camera, logp, value, state = net.act(img, first, state, deterministic=args.deterministic,
+                                                              generator=gen)
             action = agent_to_env(int(buttons[0, 0]), int(camera[0, 0]))
             print(f"step {n:4d}: {format_action(action)}  (buttons {int(buttons[0, 0])}, camera {int(camera[0, 0])}, "
                   f"logp {float(logp[0, 0]):.3f}, value {float(value[0, 0]):.3f})")

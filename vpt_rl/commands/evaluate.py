@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from vpt_rl import evaluate as ev
 from vpt_rl.atomic import atomic_write_json
+from vpt_rl.train.runtime import PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="policy: no sampling; 'consistent' (the default of the flag) decodes each button group "
                         "by its marginal probability with a camera that agrees with it, 'argmax' is the "
                         "official per-head argmax")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto",
+                   help="policy: torch device, auto (cuda when there is a GPU, else cpu), cpu, cuda or cuda:N "
+                        "(default auto)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="policy: fp32, or bf16 / fp16 (GPU only) autocast of the forward pass (default fp32)")
     p.add_argument("--out", default=None, help="write the result JSON here")
     return p
 
@@ -44,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         agent = ev.make_agent(args.agent, weights=args.weights, seed=args.seed, epsilon=args.epsilon,
-                              deterministic=args.deterministic, device=args.device)
+                              deterministic=args.deterministic, device=args.device, precision=args.precision)
         res = ev.evaluate(agent, args.episodes, args.max_ticks, seed=args.seed, env_id=args.env,
                           batch_size=args.batch)
     except ValueError as e:

@@ -27,6 +27,7 @@ from typing import List, Optional, Sequence
 from vpt_rl.checkpoint import CheckpointError
 from vpt_rl.envs.registration import MINELITE_ID
 from vpt_rl.train.args import DefaultsHelpFormatter
+from vpt_rl.train.runtime import resolve_device
 
 
 def _split_backend(argv: Sequence[str]) -> tuple:
@@ -76,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vec-env", choices=("dummy", "subproc"), default="dummy")
     p.add_argument("--checkpoint-every", type=int, help="env steps between checkpoints (default: every rollout)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto",
+                   help="torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda or cuda:N (default auto; "
+                        "with --backend sf: auto, cpu or cuda, given to Sample Factory as its --device gpu|cpu)")
     p.add_argument("--env-kwargs", default="{}", help="JSON dict passed to make_vpt_env, e.g. '{\"max_steps\": 2000}'")
     p.add_argument("--no-export", action="store_true", help="do not write policy.model / policy.weights")
     return p
@@ -106,6 +109,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         env_kwargs["world_size"] = tuple(env_kwargs["world_size"])
     if args.model is None and args.preset is None:
         print("vpt-rl finetune: give --model (and --weights) or --preset", file=sys.stderr)
+        return 2
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        print(f"vpt-rl finetune: {e}", file=sys.stderr)
         return 2
 
     # lazy: Stable-Baselines3 is an optional extra (the sf backend and --help work without it)

@@ -41,7 +41,7 @@ import random
 import signal
 import zlib
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -323,16 +323,23 @@ class StreamPositions:
 
 
 def make_loader(dataset: SequenceDataset, num_workers: int = 0, prefetch_factor: int = 2,
-                multiprocessing_context: Optional[str] = None) -> DataLoader:
+                multiprocessing_context: Optional[str] = None, pin_memory: Optional[bool] = None,
+                device: Union[str, torch.device, None] = None) -> DataLoader:
     """A ``DataLoader`` over :class:`SequenceDataset` batches: each worker streams its own shard.
 
     Batches from different workers interleave; use ``batch["stream"]`` to keep one recurrent state per
     stream. ``num_workers=0`` decodes in the calling process (stream 0). Workers ignore Ctrl-C (the terminal
     sends it to the whole process group): the trainer decides when to stop, and stops them.
+
+    :param pin_memory: put batches in page-locked memory, so that ``.to(device, non_blocking=True)`` copies to
+        the GPU overlap with compute; default (None): pinned when ``device`` (the device the batches go to, a
+        resolved one) is a CUDA device, else not.
     """
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    kwargs = {}
+    if pin_memory is None:
+        pin_memory = device is not None and torch.device(device).type == "cuda"
+    kwargs = {"pin_memory": bool(pin_memory)}
     if num_workers > 0:
         kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False,
                       multiprocessing_context=multiprocessing_context, worker_init_fn=_ignore_ctrl_c)

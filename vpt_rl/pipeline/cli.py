@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
                    help="override one knob of the preset (repeatable), e.g. --set rl_steps=5000")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--device", default="auto",
+                   help="where the stages run their models: auto (cuda when there is a GPU, else cpu), cpu, cuda or "
+                        "cuda:N (default: auto); not part of a stage's configuration, so a run resumes on another "
+                        "device")
     p.add_argument("--list-knobs", action="store_true", help="print the preset's knobs and exit")
     return p
 
@@ -44,7 +48,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         cfg = PRESETS[args.preset].replace(**parse_set_items(args.set))
         if not args.list_knobs:  # every knob, the stages and the seed, before the first stage runs
-            check_run(cfg, args.stages, args.backend, args.seed)
+            check_run(cfg, args.stages, args.backend, args.seed, args.device)
     except ValueError as e:
         print(f"vpt-rl pipeline: {e}", file=sys.stderr)
         return 2
@@ -56,7 +60,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     out = args.out or os.path.join("results", f"pipeline-{args.preset}")
     try:
-        run_pipeline(out, cfg, stages=args.stages, backend=args.backend, seed=args.seed, force=args.force)
+        run_pipeline(out, cfg, stages=args.stages, backend=args.backend, seed=args.seed, force=args.force,
+                     device=args.device)
     except (PipelineError, ValueError) as e:
         print(f"vpt-rl pipeline: {e}", file=sys.stderr)
         return 1

@@ -35,6 +35,7 @@ from vpt_rl.pipeline.stages_data import stage_record, stage_split
 from vpt_rl.pipeline.stages_eval import stage_eval
 from vpt_rl.pipeline.stages_rl import stage_rl
 from vpt_rl.pipeline.stages_train import stage_bc, stage_finetune, stage_idm, stage_label
+from vpt_rl.train.runtime import resolve_device, sf_device
 
 BACKENDS = ("sb3", "sf")
 """RL plug-ins: Stable-Baselines3 and Sample Factory"""
@@ -42,7 +43,7 @@ BACKENDS = ("sb3", "sf")
 
 @dataclass
 class StageContext:
-    """What a stage function gets: where to write, the knobs, the backend and the seed."""
+    """What a stage function gets: where to write, the knobs, the backend, the seed and the torch device."""
 
     out: Path
     cfg: PipelineConfig
@@ -51,6 +52,9 @@ class StageContext:
     force: bool = False
     env_id: str = MINELITE_ID
     log: Callable[[str], None] = field(default=print)
+    device: str = "auto"
+    """where the stages run their models (auto, cpu, cuda, cuda:N); not part of :meth:`stage_config`: a stage
+    done on one device counts as done on another"""
 
     def stage_config(self, stage: str) -> Dict[str, Any]:
         """:func:`stage_config` of ``stage`` under this context's knobs, backend and seed."""
@@ -219,15 +223,19 @@ def parse_stages(spec: Optional[str | Sequence[str]]) -> List[str]:
     return [s for s in STAGE_ORDER if s in names]
 
 
-def check_run(cfg: PipelineConfig, stages: Optional[str | Sequence[str]], backend: str, seed: int) -> List[str]:
+def check_run(cfg: PipelineConfig, stages: Optional[str | Sequence[str]], backend: str, seed: int,
+              device: str = "auto") -> List[str]:
     """Check everything a run is given before its first stage (every knob, the stages, the backend, the
-    seed); returns the selected stages in pipeline order.
+    seed, the device); returns the selected stages in pipeline order.
 
     :raises ValueError: naming the first bad setting, its value and what is expected.
     """
     cfg.validate()
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    resolve_device(device)  # a misspelt device, or a GPU this machine lacks
+    if backend == "sf":
+        sf_device(device)  # Sample Factory picks its GPUs itself: no cuda:N
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed {seed!r}: expected an integer >= 0 (episode i records world seed + i)")
     return parse_stages(stages)
@@ -261,6 +269,7 @@ def run_pipeline(
     stage_fns: Optional[Mapping[str, StageFn]] = None,
     env_id: str = MINELITE_ID,
     progress: bool = True,
+    device: str = "auto",
 ) -> Dict[str, Dict[str, Any]]:
     """Run (or resume) the pipeline into ``out``; returns each selected stage's marker.
 
@@ -270,9 +279,11 @@ def run_pipeline(
     :param force: re-run the selected stages even when their marker matches.
     :param overrides: knob -> value changes applied on top of the preset.
     :param stage_fns: stage name -> function replacing the built-in one (tests, experiments).
+    :param device: where the stages run their models: ``auto`` (cuda when there is a GPU, else cpu), ``cpu``,
+        ``cuda`` or ``cuda:N``; the stages' markers do not record it, so a run resumes on another device.
     """
     cfg = resolve_config(preset, overrides)
-    selected = check_run(cfg, stages, backend, seed)
+    selected = check_run(cfg, stages, backend, seed, device)
     fns = dict(STAGES)
     for name, fn in (stage_fns or {}).items():
         if name not in STAGES:
@@ -283,7 +294,8 @@ def run_pipeline(
 
     bar = tqdm(selected, desc="pipeline", unit="stage", disable=not progress, dynamic_ncols=True)
     log = bar.write if progress else (lambda msg: print(msg, file=sys.stderr))
-    ctx = StageContext(out=out, cfg=cfg, backend=backend, seed=seed, force=force, env_id=env_id, log=log)
+    ctx = StageContext(out=out, cfg=cfg, backend=backend, seed=seed, force=force, env_id=env_id, log=log,
+                       device=device)
     results: Dict[str, Dict[str, Any]] = {}
     for name in bar:
         bar.set_postfix_str(name)

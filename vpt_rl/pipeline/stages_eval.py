@@ -51,7 +51,7 @@ def stage_eval(ctx: StageContext) -> Dict[str, Any]:
             continue
         agent = ev.make_agent("expert" if paths is None else str(paths[0]),
                               weights=None if paths is None else str(paths[1]), seed=ctx.seed,
-                              epsilon=0.0)
+                              epsilon=0.0, device=ctx.device)
         res = ev.evaluate(agent, episodes=cfg.eval_episodes, max_ticks=cfg.eval_max_ticks, seed=settings["seed"],
                           env_id=ctx.env_id, env_kwargs=ctx.env_kwargs(), batch_size=cfg.eval_batch,
                           desc=f"eval {name}")

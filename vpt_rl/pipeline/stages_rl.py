@@ -70,7 +70,7 @@ def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, con
         zip_path = finetune_sb3(
             ctx.env_id, cfg.rl_steps, model=model, weights=weights, preset=config, kl_coef=kl_coef,
             ent_coef=ent_coef, n_envs=cfg.rl_n_envs, n_steps=cfg.rl_n_steps, out_dir=str(run_dir), seed=seed,
-            learning_rate=cfg.rl_lr, device="cpu", episodes_csv=EPISODES_CSV, progress_desc=f"rl {run}",
+            learning_rate=cfg.rl_lr, device=ctx.device, episodes_csv=EPISODES_CSV, progress_desc=f"rl {run}",
             max_steps=cfg.rl_max_ticks, **ctx.env_kwargs())
         result = {"zip": str(zip_path)}
     else:
@@ -80,7 +80,7 @@ def _finetune(ctx: StageContext, run: str, run_dir: Path, *, model, weights, con
             ctx.env_id, cfg.rl_steps, model=model, weights=weights, preset=config, kl_coef=kl_coef,
             ent_coef=ent_coef, num_workers=cfg.rl_n_envs, out_dir=str(run_dir), seed=seed, experiment=run,
             extra_args={"episode_steps": cfg.rl_max_ticks, "learning_rate": cfg.rl_lr},
-            env_kwargs=ctx.env_kwargs()))
+            env_kwargs=ctx.env_kwargs(), device=ctx.device))
         link_or_copy(exported, weights_out)
         link_or_copy(exported.with_suffix(".model"), model_out)
         result = {"exported": str(exported)}

@@ -30,7 +30,7 @@ def stage_idm(ctx: StageContext) -> Dict[str, Any]:
         data=[str(ctx.labelled_dir)], val_data=[str(ctx.truth_dir)], preset=cfg.idm_preset,
         seq_len=cfg.idm_seq_len or None, total_steps=cfg.idm_steps, batch_size=cfg.idm_batch, lr=cfg.idm_lr,
         eval_every=0, eval_max_frames=4000,
-        save_every=max(50, cfg.idm_steps // 4), seed=ctx.seed, device="auto", out_dir=str(model_path.parent),
+        save_every=max(50, cfg.idm_steps // 4), seed=ctx.seed, device=ctx.device, out_dir=str(model_path.parent),
         name="idm")
     idm_train.train_idm(args)
     check_files(model_path, weights_path)
@@ -47,7 +47,7 @@ def stage_label(ctx: StageContext) -> Dict[str, Any]:
     model_path, weights_path = ctx.idm_paths
     written = label_mod.label_videos([str(ctx.unlabelled_dir)], str(model_path), str(weights_path),
                                      timesteps=ctx.cfg.idm_seq_len or None, camera="mean",
-                                     batch_size=ctx.cfg.label_batch, device="auto", overwrite=ctx.force)
+                                     batch_size=ctx.cfg.label_batch, device=ctx.device, overwrite=ctx.force)
     vids = list_segments(ctx.unlabelled_dir, need_jsonl=False)
     missing = [v.name for v in vids if not v.with_suffix(".jsonl").is_file()]
     if missing:
@@ -98,7 +98,7 @@ def stage_bc(ctx: StageContext) -> Dict[str, Any]:
     args = bc_train.Args(
         data=[str(data_dir)], preset=cfg.policy_preset, seq_len=cfg.bc_seq_len, batch_size=cfg.bc_batch,
         total_steps=cfg.bc_steps, lr=cfg.bc_lr, save_every=max(50, cfg.bc_steps // 4), seed=ctx.seed,
-        min_label_confidence=cfg.bc_min_confidence, device="auto", out_dir=str(model_path.parent),
+        min_label_confidence=cfg.bc_min_confidence, device=ctx.device, out_dir=str(model_path.parent),
         name="foundation")
     bc_train.train_bc(args)
     check_files(model_path, weights_path)
@@ -132,7 +132,8 @@ def stage_finetune(ctx: StageContext) -> Dict[str, Any]:
         data=[str(data_dir)], init_model=str(fmodel), init_weights=str(fweights), seq_len=cfg.bc_seq_len,
         batch_size=cfg.bc_batch, total_steps=cfg.ft_steps, lr=cfg.ft_lr, warmup_steps=min(50, cfg.ft_steps // 10),
         max_segment_frames=cfg.ft_frames, save_every=max(50, cfg.ft_steps // 4), seed=ctx.seed + 1,
-        min_label_confidence=cfg.bc_min_confidence, device="auto", out_dir=str(model_path.parent), name="finetuned")
+        min_label_confidence=cfg.bc_min_confidence, device=ctx.device, out_dir=str(model_path.parent),
+        name="finetuned")
     bc_train.train_bc(args)
     check_files(model_path, weights_path)
     return {"model": str(model_path), "weights": str(weights_path), "init": str(fmodel), "data": str(data_dir),

@@ -17,6 +17,8 @@ from typing import Any, Iterable, Optional, Sequence, Union, get_type_hints
 
 import torch
 
+from vpt_rl.train.runtime import check_device_name, check_precision, resolve_device
+
 
 def _field_docs(cls) -> dict:
     """Map field name -> the string literal that follows it in the class body (CleanRL convention); fields
@@ -52,7 +54,7 @@ class RunArgs:
     seed: int = 1
     """random seed"""
     device: str = "auto"
-    """torch device: auto, cpu, cuda, ..."""
+    """torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda or cuda:N"""
     out_dir: str = dataclasses.field(default="runs/train", metadata={"aliases": ["out"]})
     """where the checkpoint, metrics.json and TensorBoard logs go"""
     name: Optional[str] = None
@@ -71,6 +73,7 @@ class RunArgs:
         :raises ValueError: naming the field, its value and what is expected.
         """
         check_ranges(self, non_negative=("num_workers", "seed"))
+        check_device_name(self.device)  # the spelling; whether the machine has that device is checked at the start
 
 
 TRAINING_INPUTS = ("data", "val_data", "init_model", "init_weights")
@@ -143,6 +146,8 @@ def parse_args(cls, argv: Optional[Sequence[str]] = None, description: Optional[
 
     :param prog: the command as the usage line shows it, e.g. ``"vpt-rl train-idm"``.
     :param paths: fields naming inputs that must exist (:func:`check_paths`), checked here, before any work.
+        A ``device`` field is checked against this machine too (:func:`~vpt_rl.train.runtime.resolve_device`), and
+        a ``precision`` field against that device (fp16 needs CUDA).
 
     A value ``cls`` refuses (its ``ValueError``) or a missing input exits with one ``PROG: error: ...`` line
     and code 2.
@@ -203,6 +208,10 @@ def parse_args(cls, argv: Optional[Sequence[str]] = None, description: Optional[
         args = cls(**values)
         for name in paths:
             check_paths(name, getattr(args, name))
+        if isinstance(getattr(args, "device", None), str):  # a GPU this machine lacks: one line, not a traceback
+            resolve_device(args.device)
+            if isinstance(getattr(args, "precision", None), str):
+                check_precision(args.precision, args.device)  # fp16 needs CUDA
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     if threads:

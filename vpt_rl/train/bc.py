@@ -209,12 +209,14 @@ def evaluate_bc(policy, segments: Sequence, seq_len: int, train_counts: tuple, m
         state = policy.initial_state(1, device=device)
         nll, nll_m, ok_b, ok_c, ok, mj_b, mj_c, mj, p_attack, probs = [], [], [], [], [], [], [], [], [], []
         n = 0
-        for batch in make_loader(ds):
-            m = batch["mask"][0].to(device)
-            logp, _, state = policy(batch["img"].to(device), batch["first"].to(device), state)
+        for batch in make_loader(ds, device=device):
+            m = batch["mask"][0].to(device, non_blocking=True)
+            img, first = batch["img"].to(device, non_blocking=True), batch["first"].to(device, non_blocking=True)
+            logp, _, state = policy(img, first, state)
             if not m.any():
                 continue
-            b, c = batch["buttons"][0].to(device)[m], batch["camera"][0].to(device)[m]
+            b = batch["buttons"][0].to(device, non_blocking=True)[m]
+            c = batch["camera"][0].to(device, non_blocking=True)[m]
             lb, lc = logp["buttons"][0][m].float(), logp["camera"][0][m].float()
             nll.append(-action_log_prob({"buttons": lb, "camera": lc}, b, c))
             nll_m.append(-(prior_b[b] + prior_c[c]))
@@ -375,7 +377,7 @@ def _run_bc(args: Args, stop: StopFlag):
                          drop_agent_null=True, pack=True, epochs=None, shuffle=True,
                          seed=positions.seed, start=start, rank=rank, world_size=world,
                          min_confidence=args.min_label_confidence, max_segment_frames=args.max_segment_frames)
-    loader = iter(make_loader(ds, num_workers=args.num_workers))
+    loader = iter(make_loader(ds, num_workers=args.num_workers, device=device))
     writer = summary_writer(out / "tb" if rank == 0 else None)
     history = resumed_list(state, "history", out / "metrics.json")
     evals = resumed_list(state, "heldout_history", out / "metrics.json")
@@ -439,9 +441,9 @@ def _run_bc(args: Args, stop: StopFlag):
                                "null actions (see the warnings)")
         positions.update(batch)
         stream = int(batch["stream"])
-        mask = batch["mask"].to(device)
-        img, first = batch["img"].to(device), batch["first"].to(device)
-        buttons, camera = batch["buttons"].to(device), batch["camera"].to(device)
+        # pinned batches (make_loader pins them for a CUDA device): the copies overlap with the GPU's work
+        mask, img, first, buttons, camera = (batch[k].to(device, non_blocking=True)
+                                             for k in ("mask", "img", "first", "buttons", "camera"))
         mem = memories.get(stream)
         if mem is None:
             mem = policy.initial_state(img.shape[0], device=device)

@@ -349,11 +349,11 @@ def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, dev
                              epochs=1, shuffle=False)
         pb, tb, pc, td, pm = [], [], [], [], []
         n = 0
-        for batch in make_loader(ds, num_workers=num_workers):
+        for batch in make_loader(ds, num_workers=num_workers, device=device):
             mask = batch["mask"]
             if not mask.any():
                 continue
-            logp = idm(batch["img"].to(device))
+            logp = idm(batch["img"].to(device, non_blocking=True))
             b, c = idm_argmax(logp)
             m = mask.numpy()
             pb.append(b.cpu().numpy()[m])
@@ -475,7 +475,7 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
               "is reshuffled instead of continued at its position", file=sys.stderr)
     ds = SequenceDataset(train_segs, batch_size=args.batch_size, seq_len=seq_len, skip_null=False,
                          pack=False, epochs=None, shuffle=True, seed=positions.seed, start=start)
-    loader = iter(make_loader(ds, num_workers=args.num_workers))
+    loader = iter(make_loader(ds, num_workers=args.num_workers, device=device))
     writer = summary_writer(out / "tb")
     history = resumed_list(state, "history", out / "metrics.json")
 
@@ -523,16 +523,19 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
             raise RuntimeError(f"no usable frames in {args.data}: every segment was unreadable or held only "
                                "null actions (see the warnings)")
         positions.update(batch)
-        mask = batch["mask"].to(device)
+        mask = batch["mask"].to(device, non_blocking=True)
         if not mask.any():
             continue
         if args.mirror_aug > 0:
             batch = mirror_batch(batch, torch.rand(mask.shape[0], generator=aug_rng) < args.mirror_aug)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.lr, warmup, args.total_steps)
-        logp = idm(batch["img"].to(device), return_motion=bool(motion_aux) and cache is None)
-        cam_true = batch["idm_camera"].to(device)
-        loss = idm_loss(logp, batch["idm_buttons"].to(device), cam_true, mask)
+        # pinned batches (make_loader pins them for a CUDA device): the copies overlap with the GPU's work
+        img = batch["img"].to(device, non_blocking=True)
+        logp = idm(img, return_motion=bool(motion_aux) and cache is None)
+        cam_true = batch["idm_camera"].to(device, non_blocking=True)
+        btn_true = batch["idm_buttons"].to(device, non_blocking=True)
+        loss = idm_loss(logp, btn_true, cam_true, mask)
         if motion_aux and cache is not None:
             length = 16 if idm.motion.context is not None else 1
             vol, cam_c, btn_c, m_c, _ = cache.sample(max(1, args.motion_aux_frames // length), length, cache_rng)
@@ -545,7 +548,7 @@ def _train_idm(args: Args, stop: StopFlag) -> Path:
             loss = loss + motion_aux * (aux + aux_b)
         elif motion_aux:
             aux = motion_camera_loss(logp["motion_camera"], cam_log_prior, cam_true, mask) + motion_camera_loss(
-                logp["motion_buttons"], btn_log_prior, batch["idm_buttons"].to(device), mask)
+                logp["motion_buttons"], btn_log_prior, btn_true, mask)
             writer.add_scalar("train/motion_camera_loss", aux.item(), step + 1)
             loss = loss + motion_aux * aux
         opt.zero_grad(set_to_none=True)

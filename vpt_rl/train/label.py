@@ -65,7 +65,7 @@ from vpt_rl.data.video import read_video_frames, video_fps
 from vpt_rl.model import idm_argmax
 from vpt_rl.train.args import check_ranges, parse_args
 from vpt_rl.train.idm import camera_posterior_mean
-from vpt_rl.train.runtime import resolve_device
+from vpt_rl.train.runtime import autocast, check_device_name, check_precision, resolve_device
 
 MARKER_SUFFIX = ".label.json"
 LABEL_FORMAT_VERSION = 1
@@ -88,7 +88,10 @@ class Args:
     camera: str = "argmax"
     """camera decoding: argmax (the bin centre, as the official IDMAgent) or mean (posterior mean degrees)"""
     device: str = "auto"
-    """torch device: auto, cpu, cuda, cuda:1, ..."""
+    """torch device: auto (cuda when there is a GPU, else cpu), cpu, cuda or cuda:N"""
+    precision: str = "fp32"
+    """IDM inference precision: fp32, bf16 (autocast; CPU or GPU) or fp16 (autocast; GPU only); see
+    docs/performance.md for how far bf16 moves the labels"""
     out_dir: Optional[str] = None
     """write NAME.jsonl / NAME.label.json here instead of next to each video"""
     overwrite: bool = False
@@ -103,6 +106,8 @@ class Args:
             raise ValueError(f"timesteps must be a window of >= 2 frames, got {self.timesteps!r}")
         if self.camera not in CAMERA_DECODINGS:
             raise ValueError(f"camera must be one of {', '.join(CAMERA_DECODINGS)}, got {self.camera!r}")
+        check_device_name(self.device)
+        check_precision(self.precision)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -206,8 +211,8 @@ def pseudo_label_lines(buttons: np.ndarray, camera_deg: np.ndarray,
 
 @torch.no_grad()
 def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
-                  device: Union[str, torch.device] = "cpu", details: bool = False):
-    """Run ``idm`` over sliding windows of ``frames`` (N, 128, 128, 3).
+                  device: Union[str, torch.device] = "cpu", details: bool = False, precision: str = "fp32"):
+    """Run ``idm`` over sliding windows of ``frames`` (N, 128, 128, 3), at ``precision`` (:func:`autocast`).
 
     :return: ``(buttons (N, 20) int64 0/1, camera_bins (N, 2) int64)``, each frame from its window; with
         ``details`` also ``camera_mean (N, 2)`` posterior-mean degrees and ``confidence (N,)`` (the
@@ -223,7 +228,9 @@ def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
         group = windows[i:i + batch_size]
         # windows in a group have equal length (only a short video has a single shorter window)
         img = np.stack([frames[s:s + length] for s, length, _, _ in group])
-        logp = idm(torch.from_numpy(img).to(device))
+        with autocast(device, precision):
+            logp = idm(torch.from_numpy(img).to(device))
+        logp = {k: v.float() for k, v in logp.items()}
         b, c = idm_argmax(logp)
         b, c = b.cpu().numpy(), c.cpu().numpy()
         if details:
@@ -240,7 +247,8 @@ def predict_video(idm, frames: np.ndarray, timesteps: int, batch_size: int = 4,
     return buttons, camera
 
 
-def _label_lines(idm, frames: np.ndarray, spans, timesteps: int, batch_size: int, device, camera: str):
+def _label_lines(idm, frames: np.ndarray, spans, timesteps: int, batch_size: int, device, camera: str,
+                 precision: str = "fp32"):
     """The jsonl lines of a video's frames and how many frames the IDM saw: every clean span (all of the video
     without spans) is labelled on its own, so that no window mixes frames across filtered-out footage; a frame
     outside every span gets a null line marked ``"filtered": true``, which keeps the lines aligned with the
@@ -252,7 +260,7 @@ def _label_lines(idm, frames: np.ndarray, spans, timesteps: int, batch_size: int
     conf = np.zeros(n, np.float64)
     for s, e in todo:
         b, bins, cam_mean, c = predict_video(idm, frames[s:e], timesteps, batch_size=batch_size, device=device,
-                                             details=True)
+                                             details=True, precision=precision)
         buttons[s:e], conf[s:e] = b, c
         camera_deg[s:e] = cam_mean if camera == "mean" else undiscretize_camera(bins)
     lines = pseudo_label_lines(buttons, camera_deg, conf)
@@ -325,6 +333,7 @@ def label_videos(
     batch_size: int = 4,
     camera: str = "argmax",
     device: str = "auto",
+    precision: str = "fp32",
     out_dir: Optional[Union[str, Path]] = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -335,7 +344,9 @@ def label_videos(
     Videos already labelled with the same IDM file and window settings are skipped (resume); a jsonl
     holding true labels is left alone with a :class:`~vpt_rl.data.contractor.DataWarning`; a video that is
     not 20 fps is refused with a :class:`~vpt_rl.data.contractor.DataWarning` (module docstring).
-    ``camera``: ``"argmax"`` (official) or ``"mean"`` (posterior mean, continuous degrees).
+    ``camera``: ``"argmax"`` (official) or ``"mean"`` (posterior mean, continuous degrees). ``device``: auto,
+    cpu, cuda or cuda:N (:func:`~vpt_rl.train.runtime.resolve_device`); ``precision``: fp32, bf16 or fp16 (CUDA
+    only) autocast of the IDM (labels made at another precision than fp32 are not reused for fp32, nor back).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -344,12 +355,15 @@ def label_videos(
     model_path = Path(idm_model)
     weights_path = Path(idm_weights) if idm_weights else model_path.with_suffix(".weights")
     dev = resolve_device(device)
+    check_precision(precision, dev)
     idm = load_idm(str(model_path), str(weights_path), device=str(dev))
     idm.eval()
     t = int(timesteps or idm.cfg.timesteps)
     settings = {"timesteps": t, "stride": t // 2, "rule": "nearest-window-centre", "version": LABEL_FORMAT_VERSION,
                 "camera": camera,
                 "idm_model": _file_stamp(model_path), "idm_weights": _file_stamp(weights_path)}
+    if precision != "fp32":  # fp32 markers stay as they were written before there was a choice
+        settings["precision"] = precision
 
     mp4s = find_segments(videos, require_jsonl=False)
     written = LabelledVideos()
@@ -371,7 +385,7 @@ def label_videos(
             try:
                 old = json.loads(marker.read_text())
                 if ({k: old.get(k) for k in settings} == settings and old.get("clean_spans") == spans_key
-                        and jsonl.is_file()):
+                        and old.get("precision", "fp32") == precision and jsonl.is_file()):
                     written.append(jsonl)
                     written.skipped += 1
                     continue
@@ -394,7 +408,7 @@ def label_videos(
             warnings.warn(f"{mp4}: no frames could be decoded; not labelled", DataWarning, stacklevel=2)
             written.refused.append((mp4, "no frame decoded"))
             continue
-        lines, n_inside = _label_lines(idm, frames, spans, t, batch_size, dev, camera)
+        lines, n_inside = _label_lines(idm, frames, spans, t, batch_size, dev, camera, precision)
         atomic_write_text(jsonl, "".join(json.dumps(line) + "\n" for line in lines))
         atomic_write_text(marker, json.dumps({**settings, "video": str(mp4.resolve()), "n_frames": len(frames),
                                               "clean_spans": spans_key, "labelled_frames": n_inside,
@@ -417,7 +431,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("vpt-rl label: --idm-model is required", file=sys.stderr)
         return 2
     out = label_videos(args.videos, args.idm_model, args.idm_weights, timesteps=args.timesteps,
-                       batch_size=args.batch_size, camera=args.camera, device=args.device, out_dir=args.out_dir,
+                       batch_size=args.batch_size, camera=args.camera, device=args.device,
+                       precision=args.precision, out_dir=args.out_dir,
                        overwrite=args.overwrite, progress=args.progress)
     print(out.summary())
     return 1 if out.refused else 0

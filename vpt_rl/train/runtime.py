@@ -8,6 +8,7 @@ import json
 import math
 import os
 import random
+import re
 import shlex
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
@@ -34,11 +35,101 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ra
     return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> cuda if available else cpu; anything else is passed to ``torch.device``."""
-    if name == "auto":
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+"""what a ``--device`` / ``device=`` takes (:func:`resolve_device`)"""
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
+
+
+def check_device_name(name: Union[str, torch.device]) -> str:
+    """``name`` as a string after checking its spelling only (``auto``, ``cpu``, ``cuda`` or ``cuda:N``; a
+    :class:`torch.device` of type cpu or cuda), without asking whether CUDA is there: for argument checks that
+    run before the device is needed (:func:`resolve_device` checks the machine).
+
+    :raises ValueError: naming the value and what is expected.
+    """
+    text = str(name) if isinstance(name, torch.device) else name
+    match = _DEVICE_RE.match(text) if isinstance(text, str) else None
+    if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
+        raise ValueError(f"device {name!r}: expected {DEVICE_CHOICES}")
+    return text
+
+
+def resolve_device(name: Union[str, torch.device] = "auto") -> torch.device:
+    """The torch device a ``--device`` value names: ``"auto"`` -> ``cuda`` when ``torch.cuda.is_available()``,
+    else ``cpu``; ``"cpu"``; ``"cuda"`` / ``"cuda:N"`` (a :class:`torch.device` is checked the same way).
+
+    :raises ValueError: naming the value and what was expected, for a misspelt device (``"gpu"``), a CUDA
+        device on a machine without CUDA, or ``cuda:N`` with N past the last GPU.
+    """
+    text = check_device_name(name)
+    if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(text)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {text!r}: CUDA is not available on this machine; expected auto or cpu "
+                             f"(auto picks cuda when there is a GPU)")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device {text!r}: this machine has {count} CUDA device(s); expected cuda:0 to "
+                             f"cuda:{count - 1}, cuda or auto")
+    return device
+
+
+def sf_device(name: Union[str, torch.device] = "auto") -> str:
+    """A ``--device`` value in Sample Factory's spelling (its ``--device gpu|cpu``): ``auto`` -> ``gpu`` when
+    CUDA is available, else ``cpu``; ``cuda`` (or SF's own ``gpu``) -> ``gpu``; ``cpu`` -> ``cpu``.
+
+    :raises ValueError: naming the value: a CUDA device without CUDA, a misspelt device, or ``cuda:N`` (SF
+        puts its learner and inference workers on the visible GPUs itself; ``CUDA_VISIBLE_DEVICES`` picks them).
+    """
+    if name == "gpu":  # SF's own spelling
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: CUDA is not available on this machine; expected auto or cpu")
+        return "gpu"
+    device = resolve_device(name)
+    if device.type == "cuda" and device.index is not None:
+        raise ValueError(f"device {name!r}: Sample Factory places its processes on GPUs itself; use cuda (or auto) "
+                         f"and CUDA_VISIBLE_DEVICES={device.index} to pick that GPU")
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+"""inference precisions (:func:`autocast`): float32, or bfloat16 / float16 autocast"""
+
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_precision(precision: str, device: Union[str, torch.device, None] = None) -> str:
+    """``precision`` after checking it is one of :data:`PRECISIONS` and, when ``device`` is given (a resolved
+    device or a ``--device`` value), that it can run there: fp16 autocast needs CUDA.
+
+    :raises ValueError: naming the value and what is expected.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device is not None:
+        dev = device if isinstance(device, torch.device) else resolve_device(device)
+        if dev.type != "cuda":
+            raise ValueError(f"precision 'fp16' on device {str(dev)!r}: fp16 autocast needs CUDA; use bf16 on "
+                             "the CPU (or fp32)")
+    return precision
+
+
+def autocast(device: Union[str, torch.device], precision: str = "fp32") -> contextlib.AbstractContextManager:
+    """The context to run inference in at ``precision`` on ``device``: :func:`torch.autocast` to bfloat16
+    (``"bf16"``) or float16 (``"fp16"``, CUDA only), or a no-op for ``"fp32"``. Outputs made inside may be
+    bf16/fp16: call ``.float()`` on what leaves it. docs/performance.md ("Reduced precision") gives the measured
+    change in log-probabilities.
+
+    :raises ValueError: for an unknown precision, or fp16 on a CPU (:func:`check_precision`).
+    """
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    check_precision(precision, dev)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=_AUTOCAST_DTYPES[precision])
 
 
 def summary_writer(logdir: Optional[Union[str, Path]]):
