@@ -676,3 +676,42 @@ def test_a_device_this_machine_lacks_stops_the_run_before_any_stage(tmp_path, ca
     assert pl.main(["--preset", "smoke", "--out", str(tmp_path), "--device", "cuda:1"]) == 2
     assert "vpt-rl pipeline: device 'cuda:1': CUDA is not available on this machine" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------------------------------
+# The filter stage (issue 17): between split and label, on web-like footage only
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_filter_stage_cuts_the_unlabelled_web_like_videos_and_reports_what_it_removed(tmp_path):
+    from vpt_rl.data.clean_spans import read_spans
+    from vpt_rl.data.weblike import read_sidecar
+
+    cfg = pl.PRESETS["smoke"].replace(web_like_rate=1.0, filter_steps=30)
+    res = pl.run_pipeline(tmp_path, cfg, stages="record,split,filter", progress=False)
+    summary = res["filter"]["summary"]
+    videos = sorted((tmp_path / "data" / "unlabelled").glob("*.mp4"))
+    assert summary["filtered"] and summary["videos"] == len(videos) == 2
+    assert summary["hand_labelled_episodes"] == [pl.files.episode_key(videos[0])]  # first of the sorted episodes
+    spans = {v.name: read_spans(v) for v in videos}
+    assert all(s is not None for s in spans.values())
+    assert summary["kept_frames"] == sum(e - s for sp in spans.values() for s, e in sp)
+    truth = [read_sidecar(tmp_path / "data" / "heldout_truth" / v.name) for v in videos]
+    assert summary["frames"] == sum(t["n_frames"] for t in truth)
+    assert summary["removed"]["unclean_frames"] == sum(e - s for t in truth for s, e, _ in t["unclean_spans"]) > 0
+    lines = "\n".join(pl.report.filter_lines(summary))
+    assert f"kept {summary['kept_frames']} of {summary['frames']}" in lines and "precision" in lines
+    # filter=off: the spans are gone and the videos are labelled whole
+    off = pl.run_pipeline(tmp_path, cfg.replace(filter="off"), stages="filter", progress=False)
+    assert off["filter"]["summary"] == {"filtered": False, "why": "filter=off",
+                                        "unclean_frames_in_truth": summary["removed"]["unclean_frames"]}
+    assert not list((tmp_path / "data" / "unlabelled").glob("*.spans.json"))
+    assert pl.report.filter_lines(off["filter"]["summary"]) == ["- clean-footage filter: not run (filter=off)"]
+
+
+def test_filter_auto_is_a_no_op_on_clean_footage_and_label_waits_for_it():
+    assert pl.STAGE_ORDER.index("split") < pl.STAGE_ORDER.index("filter") < pl.STAGE_ORDER.index("label")
+    assert "filter" in pl.STAGE_INPUTS["label"]
+    assert pl.PRESETS["small"].web_like_rate > 0 and pl.PRESETS["small"].filter == "auto"
+    with pytest.raises(ValueError, match="filter='sometimes'"):
+        pl.PRESETS["smoke"].replace(filter="sometimes")

@@ -39,6 +39,24 @@ class PipelineConfig:
     """camera noise of the unlabelled (video) split: a little scene-independent camera motion that the expert
     then corrects shows the foundation model how to recover when its view drifts (DART-style noise
     injection; 0: plain expert play)"""
+    web_like_rate: float = 0.0
+    """share of the unlabelled (video) episodes recorded as web-like footage (``vpt-rl record --web-like``): each
+    such episode carries seconds-long unclean spans (face-cam, logo, borders, pause menu, creative inventory),
+    with the ground truth in a sidecar that only the filter stage's hand labels and its scores read"""
+    # filter
+    filter: str = "auto"
+    """the clean-footage filter before labelling: "auto" (on when the unlabelled split holds unclean footage),
+    "on" or "off"
+    """
+    filter_label_episodes: int = 8
+    """unlabelled episodes whose ground truth plays the hand-labelled frames the filter is trained on (the paper
+    hand-labelled 8,800 frames); the other unlabelled episodes score it"""
+    filter_frames: int = 4000
+    """labelled frames drawn from those episodes to train the filter"""
+    filter_steps: int = 900
+    """filter training steps (batches of 64 frames)"""
+    filter_width: int = 16
+    """channels of the filter's small CNN"""
     # idm
     idm_preset: str = "tiny_idm"
     """IDM config preset (vpt_rl.model.IDM_PRESETS)"""
@@ -135,10 +153,13 @@ BC_LABELS = ("idm", "true")
 # The range of each knob (checked by PipelineConfig.replace as --set parses, and by PipelineConfig.validate).
 _COUNTS = ("episodes", "episode_ticks", "n_labelled", "idm_steps", "idm_batch", "label_batch", "bc_steps", "bc_batch",
            "bc_seq_len", "ft_frames", "rl_steps", "rl_n_envs", "rl_n_steps", "rl_max_ticks", "eval_episodes",
-           "eval_max_ticks", "eval_batch")
+           "eval_max_ticks", "eval_batch", "filter_label_episodes", "filter_frames", "filter_steps", "filter_width")
 _RATES = ("idm_lr", "bc_lr", "ft_lr", "rl_lr")
-_PROBABILITIES = ("expert_epsilon", "label_camera_noise", "video_camera_noise", "bc_min_confidence")
-_CHOICES = {"idm_preset": tuple(IDM_PRESETS), "policy_preset": tuple(POLICY_PRESETS), "bc_labels": BC_LABELS}
+_PROBABILITIES = ("expert_epsilon", "label_camera_noise", "video_camera_noise", "bc_min_confidence", "web_like_rate")
+FILTER_MODES = ("auto", "on", "off")
+"""values of :attr:`PipelineConfig.filter`"""
+_CHOICES = {"idm_preset": tuple(IDM_PRESETS), "policy_preset": tuple(POLICY_PRESETS), "bc_labels": BC_LABELS,
+            "filter": FILTER_MODES}
 
 
 def check_knob(key: str, value: Any) -> None:
@@ -195,14 +216,16 @@ def _coerce(changes: Mapping[str, Any]) -> Dict[str, Any]:
 PRESETS: Dict[str, PipelineConfig] = {
     # CI-sized: a couple of short expert episodes, tiny nets, a few hundred RL steps (~2-4 min).
     "smoke": PipelineConfig(
-        name="smoke", episodes=3, episode_ticks=160, n_labelled=1, idm_preset="micro_idm_motion", idm_steps=30,
+        name="smoke", episodes=3, episode_ticks=160, n_labelled=1, filter_label_episodes=1, filter_frames=200,
+        filter_steps=20, filter_width=4, idm_preset="micro_idm_motion", idm_steps=30,
         idm_batch=2, label_batch=4, policy_preset="micro", bc_steps=30, bc_batch=2, bc_seq_len=8, ft_steps=10,
         ft_frames=64, rl_steps=256,
         rl_n_envs=2, rl_n_steps=64, rl_max_ticks=128, eval_episodes=3, eval_max_ticks=150, eval_batch=3,
     ),
     # The README quick start: about half an hour on 2 CPU cores (docs/experiments/2026-12-02-bc-recipe.md).
     "small": PipelineConfig(
-        name="small", episodes=60, episode_ticks=1500, n_labelled=28, video_camera_noise=0.15,
+        name="small", episodes=60, episode_ticks=1500, n_labelled=28, video_camera_noise=0.15, web_like_rate=0.5,
+        filter_label_episodes=16,
         idm_preset="micro_idm_motion", idm_seq_len=32, idm_steps=800, idm_batch=2, idm_lr=1e-3, label_batch=8,
         policy_preset="mini", bc_steps=2000, bc_batch=4, bc_seq_len=16, bc_lr=3e-4, ft_frames=500,
         rl_steps=6000, rl_n_envs=4, rl_n_steps=128, rl_max_ticks=300, rl_lr=1e-4, eval_episodes=30,
@@ -210,7 +233,8 @@ PRESETS: Dict[str, PipelineConfig] = {
     ),
     # Runs worth a GPU.
     "full": PipelineConfig(
-        name="full", episodes=400, episode_ticks=6000, n_labelled=40, video_camera_noise=0.15,
+        name="full", episodes=400, episode_ticks=6000, n_labelled=40, video_camera_noise=0.15, web_like_rate=0.5,
+        filter_label_episodes=40, filter_frames=8800, filter_steps=3000, filter_width=32,
         idm_preset="tiny_idm_motion",
         idm_steps=20000,
         idm_batch=16, policy_preset="tiny", bc_steps=50000, bc_batch=32, bc_seq_len=64, rl_steps=2_000_000,

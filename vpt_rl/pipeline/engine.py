@@ -33,6 +33,7 @@ from vpt_rl.pipeline.files import (
 from vpt_rl.pipeline.report import stage_report
 from vpt_rl.pipeline.stages_data import stage_record, stage_split
 from vpt_rl.pipeline.stages_eval import stage_eval
+from vpt_rl.pipeline.stages_filter import stage_filter
 from vpt_rl.pipeline.stages_rl import stage_rl
 from vpt_rl.pipeline.stages_train import stage_bc, stage_finetune, stage_idm, stage_label
 from vpt_rl.train.runtime import resolve_device, sf_device
@@ -141,13 +142,15 @@ class Stage:
 
 STAGE_TABLE: Tuple[Stage, ...] = (
     Stage("record", (), ("episodes", "episode_ticks", "resolution", "expert_epsilon", "world_size", "n_labelled",
-                         "label_camera_noise", "video_camera_noise", "imitable"),
+                         "label_camera_noise", "video_camera_noise", "imitable", "web_like_rate"),
           ("data/recorded/",), stage_record),
     Stage("split", ("record",), ("n_labelled",), ("data/labelled/", "data/unlabelled/", "data/heldout_truth/"),
           stage_split),
+    Stage("filter", ("split",), ("filter", "filter_label_episodes", "filter_frames", "filter_steps", "filter_width"),
+          ("filter/filter.pt", "data/unlabelled/*.spans.json"), stage_filter),
     Stage("idm", ("split",), ("idm_preset", "idm_seq_len", "idm_steps", "idm_batch", "idm_lr"),
           ("idm/idm.model", "idm/idm.weights"), stage_idm),
-    Stage("label", ("split", "idm"), ("label_batch",), ("data/unlabelled/*.jsonl",), stage_label),
+    Stage("label", ("split", "filter", "idm"), ("label_batch",), ("data/unlabelled/*.jsonl",), stage_label),
     Stage("bc", ("label",), ("policy_preset", "bc_steps", "bc_batch", "bc_seq_len", "bc_lr", "bc_labels",
                              "bc_min_confidence"),
           ("foundation/foundation.model", "foundation/foundation.weights"), stage_bc),

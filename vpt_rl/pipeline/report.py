@@ -66,6 +66,7 @@ def collect_results(ctx: StageContext) -> Dict[str, Any]:
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "data": stages.get("split", {}).get("summary", {}),
         "pseudo_labels": stages.get("label", {}).get("summary", {}).get("accuracy", {}),
+        "filter": stages.get("filter", {}).get("summary", {}),
         "stage_seconds": {s: m.get("seconds") for s, m in stages.items() if m},
         "milestones": milestones,
         "agents": agents,
@@ -155,6 +156,25 @@ def _rate_cell(agent: Mapping[str, Any], milestone: str) -> str:
     return format_rate(agent, milestone)
 
 
+def filter_lines(summary: Mapping[str, Any]) -> List[str]:
+    """The ``filter`` stage's lines in ``results.md``: what was removed before labelling, and how right it was."""
+    if not summary:
+        return []
+    if not summary.get("filtered"):
+        return [f"- clean-footage filter: not run ({summary.get('why', '?')})"]
+    rem = summary.get("removed") or {}
+    out = [f"- clean-footage filter (trained on {summary.get('train_frames')} frames of "
+           f"{len(summary.get('hand_labelled_episodes') or [])} episodes' ground truth): kept "
+           f"{summary.get('kept_frames')} of {summary.get('frames')} unlabelled frames "
+           f"({_fmt(summary.get('kept_share'), True)}), removed {summary.get('frames', 0) - summary.get('kept_frames', 0)}"]
+    if rem:
+        kinds = ", ".join(f"{k} {_fmt(v, True)}" for k, v in (rem.get("removed_by_kind") or {}).items())
+        out.append(f"  - against the ground truth: clean frames kept: precision {_fmt(rem.get('precision'))}, recall "
+                   f"{_fmt(rem.get('recall'))}; unclean frames removed: precision {_fmt(rem.get('unclean_precision'))}, "
+                   f"recall {_fmt(rem.get('unclean_recall'))}; share removed by kind: {kinds}")
+    return out
+
+
 def results_markdown(results: Mapping[str, Any]) -> str:
     """The Markdown table of ``results.md``: one row per agent, mean return and milestone rates."""
     ms = results["milestones"]
@@ -201,6 +221,7 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         if (results.get("config") or {}).get("bc_labels") == "true":
             lines.append("- **oracle ablation**: the foundation model was cloned from the unlabelled videos' "
                          "*true* actions (`bc_labels=true`), not from the IDM's pseudo-labels")
+        lines += filter_lines(results.get("filter") or {})
         if acc.get("n_frames"):
             lines.append(f"- IDM pseudo-labels vs the held-out true actions ({acc['n_frames']} frames): all-buttons "
                          f"accuracy {_fmt(acc.get('keypress_accuracy'))}, per-button accuracy "

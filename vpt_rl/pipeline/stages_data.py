@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List
 
 from vpt_rl.data import record as recording
 from vpt_rl.data.recorder import RECORDER_VERSION
+from vpt_rl.data.weblike import sidecar_path
 from vpt_rl.pipeline.files import (
     PipelineError,
     count_lines,
@@ -29,7 +30,8 @@ def stage_record(ctx: StageContext) -> Dict[str, Any]:
     """Record ``cfg.episodes`` scripted-expert episodes into ``data/recorded``: the first ``n_labelled``
     world seeds contractor-like (alias ``contractor``, camera noise ``cfg.label_camera_noise``), the
     others as expert play (alias ``expert``, camera noise ``cfg.video_camera_noise``), each with its own
-    world seed; with ``imitable`` the expert finds trees from the screen. An interrupted recording
+    world seed; with ``imitable`` the expert finds trees from the screen; ``web_like_rate`` > 0 records the expert
+    episodes as web-like footage (``NAME.clean.json`` ground truth beside each segment). An interrupted recording
     resumes per episode; recordings made with other knobs (or ``--force``) are deleted first."""
     cfg = ctx.cfg
     prepare_dir(ctx.recorded_dir, ctx.stage_config("record"), ctx.force)
@@ -38,10 +40,11 @@ def stage_record(ctx: StageContext) -> Dict[str, Any]:
                                   ("expert", cfg.episodes - n_lab, ctx.seed + n_lab, cfg.video_camera_noise)):
         if n <= 0:
             continue
+        web_like = cfg.web_like_rate if alias != LABELLED_ALIAS and cfg.web_like_rate > 0 else None
         done = recording.record_dataset(
             ctx.recorded_dir, n, seed=seed, max_ticks=cfg.episode_ticks, resolution=(cfg.resolution, cfg.resolution),
             epsilon=cfg.expert_epsilon, camera_noise=noise, imitable=cfg.imitable, alias=alias,
-            world_size=cfg.world_size)
+            world_size=cfg.world_size, unclean_rate=web_like)
         ctx.log(f"[pipeline] record {alias}: recorded {done.recorded} episode(s), skipped {done.skipped} "
                 f"already recorded")
     segs = list_segments(ctx.recorded_dir)
@@ -53,8 +56,8 @@ def stage_record(ctx: StageContext) -> Dict[str, Any]:
 def stage_split(ctx: StageContext) -> Dict[str, Any]:
     """Keep ``cfg.n_labelled`` episodes labelled; the others become unlabelled video.
 
-    ``data/labelled/``: mp4 + jsonl. ``data/unlabelled/``: the mp4 only (hard-linked); their true jsonl
-    goes to ``data/heldout_truth/`` (with a hard link of the mp4, so it is a segment folder the IDM can be
+    ``data/labelled/``: mp4 + jsonl. ``data/unlabelled/``: the mp4 only (hard-linked); their true jsonl (and the
+    ``NAME.clean.json`` ground truth of web-like footage) goes to ``data/heldout_truth/`` (with a hard link of the mp4, so it is a segment folder the IDM can be
     scored on) to measure the IDM's pseudo-labels later. Episodes (not segments) are split: the
     contractor-like recordings (alias ``contractor``, :func:`stage_record`) are the labelled part when there
     are ``n_labelled`` of them; otherwise (recordings of one kind) ``n_labelled`` episodes are chosen by a
@@ -92,6 +95,8 @@ def stage_split(ctx: StageContext) -> Dict[str, Any]:
         for s in episodes[k]:
             link_or_copy(s, ctx.unlabelled_dir / s.name)
             link_or_copy(s.with_suffix(".jsonl"), ctx.truth_dir / s.with_suffix(".jsonl").name)
+            if sidecar_path(s).is_file():  # web-like footage: its ground truth stays with the true actions
+                link_or_copy(sidecar_path(s), sidecar_path(ctx.truth_dir / s.name))
             link_or_copy(s, ctx.truth_dir / s.name)  # so the IDM can be scored on it
             unl_segs.append(ctx.unlabelled_dir / s.name)
     write_segment_index(ctx.labelled_dir, lab_segs)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict
 import numpy as np
 
 from vpt_rl.actions import BUTTONS_ALL, discretize_camera
+from vpt_rl.data.clean_spans import read_spans, spans_mask
 from vpt_rl.data.contractor import load_actions
 from vpt_rl.pipeline.files import PipelineError, check_files, list_segments, prepare_dir
 from vpt_rl.train import bc as bc_train
@@ -59,7 +60,8 @@ def label_accuracy(pseudo_dir: os.PathLike, truth_dir: os.PathLike) -> Dict[str,
     """Score pseudo-label jsonl files against the true ones of the same name, line by line, both read with
     the official contractor rules (:func:`vpt_rl.data.contractor.load_actions`), with the IDM's own
     metrics (:func:`vpt_rl.train.idm.idm_metrics`: ``keypress_accuracy`` = all 20 buttons right,
-    ``button_accuracy`` = mean per-button accuracy, ``camera_r2`` against the truth clipped to +-10 deg)."""
+    ``button_accuracy`` = mean per-button accuracy, ``camera_r2`` against the truth clipped to +-10 deg); frames
+    outside the clean spans of a filtered video (``NAME.spans.json``) were not labelled and are not scored."""
     pseudo_dir, truth_dir = Path(pseudo_dir), Path(truth_dir)
     btn_p, btn_t, cam_p, cam_t = [], [], [], []
     n_files = 0
@@ -69,10 +71,13 @@ def label_accuracy(pseudo_dir: os.PathLike, truth_dir: os.PathLike) -> Dict[str,
             continue
         truth, pseudo = load_actions(tj), load_actions(pj)
         n = min(len(truth), len(pseudo))
-        if n == 0:
+        inside = spans_mask(read_spans(pj.with_suffix(".mp4")), n)  # frames the filter removed have no label
+        if n == 0 or not inside.any():
             continue
         n_files += 1
-        for (ta, _), (pa, _) in zip(truth[:n], pseudo[:n]):
+        for (ta, _), (pa, _), ok in zip(truth[:n], pseudo[:n], inside):
+            if not ok:
+                continue
             btn_t.append([int(np.asarray(ta.get(b, 0)).item()) for b in BUTTONS_ALL])
             btn_p.append([int(np.asarray(pa.get(b, 0)).item()) for b in BUTTONS_ALL])
             cam_t.append(np.asarray(ta["camera"], dtype=np.float64).reshape(2))
