@@ -181,15 +181,15 @@ def frame_scores(kept: np.ndarray, truth_clean: np.ndarray) -> dict:
     """Frame-level quality of a filter: ``kept`` (True = the filter kept the frame as clean) against
     ``truth_clean``. Precision and recall are given for both classes: of the clean class (``precision``: the
     kept frames that are clean; ``recall``: the clean frames kept) and of the unclean class (the frames removed
-    that are unclean; the unclean frames removed)."""
+    that are unclean; the unclean frames removed). A ratio over no frames is ``None``."""
     kept, truth = np.asarray(kept, bool), np.asarray(truth_clean, bool)
     if kept.shape != truth.shape:
         raise ValueError(f"kept {kept.shape} and truth {truth.shape} must have the same shape")
     tp, fp = int((kept & truth).sum()), int((kept & ~truth).sum())
     fn, tn = int((~kept & truth).sum()), int((~kept & ~truth).sum())
 
-    def ratio(a: int, b: int) -> float:
-        return a / b if b else float("nan")
+    def ratio(a: int, b: int) -> Optional[float]:
+        return a / b if b else None  # no frame of that kind: undefined (None keeps the JSON standard)
 
     return {"frames": int(kept.size), "clean_frames": tp + fn, "unclean_frames": fp + tn, "kept": tp + fp,
             "precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn),

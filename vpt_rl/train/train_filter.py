@@ -307,7 +307,8 @@ def _train_filter(args: Args, stop: StopFlag) -> Path:
         m = evaluate_filter(filt, val_l, device=device, max_frames=args.eval_max_frames, **settings)
         filt.train()
         for k, v in m.items():
-            writer.add_scalar(f"eval/{k}", v, step)
+            if v is not None:
+                writer.add_scalar(f"eval/{k}", v, step)
         history.append({"step": step, **m})
         return m
 
@@ -368,9 +369,12 @@ def describe(metrics: Optional[dict]) -> str:
     """One line of held-out filter metrics for the user."""
     if not metrics:
         return "no held-out video: nothing measured"
-    return (f"held-out frames {metrics['frames']}: clean kept precision {metrics['precision']:.3f} recall "
-            f"{metrics['recall']:.3f}; unclean removed precision {metrics['unclean_precision']:.3f} recall "
-            f"{metrics['unclean_recall']:.3f} (raw classifier accuracy {metrics['frame_accuracy']:.3f})")
+    def f(key: str) -> str:
+        return "-" if metrics.get(key) is None else f"{metrics[key]:.3f}"
+
+    return (f"held-out frames {metrics['frames']}: clean kept precision {f('precision')} recall {f('recall')}; "
+            f"unclean removed precision {f('unclean_precision')} recall {f('unclean_recall')} (raw classifier "
+            f"accuracy {f('frame_accuracy')})")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
