@@ -169,12 +169,16 @@ def dist_env() -> tuple[int, int, int]:
             int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """Initialise the default process group when launched by torchrun (gloo on CPU, NCCL on CUDA)."""
+def init_distributed(device: torch.device, timeout=None) -> tuple[int, int]:
+    """Initialise the default process group when launched by torchrun (gloo on CPU, NCCL on CUDA).
+
+    :param timeout: a ``datetime.timedelta`` for the group's collectives (None: torch's default, 30 min for gloo).
+    """
     rank, world, _ = dist_env()
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        torch.distributed.init_process_group(backend=backend, **kwargs)
     return rank, world
 
 
