@@ -415,7 +415,7 @@ def throughput(dev: torch.device, size, tmp: Path, rows: list) -> None:
                   lambda b=b, layout=layout: {"batch": b, **policy_fps(_set_layout(policy, layout), dev, b,
                                                                         size.policy_steps)})
     policy.set_fast()
-    del policy
+    policy = None  # free its memory before the next case
 
     idm = IDMNet(IDM_PRESETS[size.idm]).to(dev).eval()
     frames = _uint8_frames((size.idm_frames, 128, 128, 3), seed=7).numpy()
@@ -433,7 +433,7 @@ def throughput(dev: torch.device, size, tmp: Path, rows: list) -> None:
             if precision == "fp32":
                 reference = holder.get("labels")
         idm.set_fast()
-    del idm
+    idm = None
 
     torch.manual_seed(0)
     bc_net = build_policy(preset=size.policy, device=dev)
@@ -442,7 +442,7 @@ def throughput(dev: torch.device, size, tmp: Path, rows: list) -> None:
               lambda precision=precision: {"precision": precision,
                                            **bc_samples_per_s(bc_net, dev, size.bc_batch, size.bc_seq, size.bc_steps,
                                                               precision)})
-    del bc_net
+    bc_net = None
     _case(rows, "rl", f"sb3 VPTPPO {size.rl_net} x{size.sb3_envs} envs", lambda: sb3_env_steps(dev, size))
     row = _case(rows, "rl", f"sample factory async {size.rl_net}", lambda: sf_env_steps(dev, size, tmp, quick=size is QUICK))
     if row.get("skipped"):
@@ -570,13 +570,16 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default="fixtures,train,throughput",
                    help="comma-separated subset of fixtures, train, throughput (official runs when --official is given)")
     args = p.parse_args(argv)
-    dev = torch.device(args.device)
+    try:
+        dev = torch.device(args.device)
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in ("cuda", "cpu"):
+        print(f"gpu_check: --device {args.device!r}: expected cuda, cuda:N or cpu", file=sys.stderr)
+        return 2
     if dev.type == "cuda" and not torch.cuda.is_available():
         print(f"gpu_check: --device {args.device}, but CUDA is not available here (use --device cpu --quick)",
               file=sys.stderr)
-        return 2
-    if dev.type not in ("cuda", "cpu"):
-        print(f"gpu_check: --device {args.device!r}: expected cuda, cuda:N or cpu", file=sys.stderr)
         return 2
     parts = [s for s in args.parts.split(",") if s]
     unknown = set(parts) - {"fixtures", "train", "throughput"}
