@@ -149,6 +149,22 @@ def test_bad_shard_values_are_refused_naming_them():
         Args(videos=["x"], idm_model="m", shard="0/0")
 
 
+def test_cli_refuses_an_array_task_that_names_no_shard(tmp_path, fixtures_dir, capsys, monkeypatch):
+    from vpt_rl.train.label import main
+
+    _videos(tmp_path, [4])
+    for k, v in {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "0"}.items():
+        monkeypatch.setenv(k, v)
+    assert main([str(tmp_path), "--idm-model", str(fixtures_dir / "idm.model"), "--device", "cpu"]) == 2
+    assert "SLURM array task 5 (min 0, step 1, count 3)" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.jsonl"))
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")  # task 2 of 0..2: shard 2 of 3, which holds no video
+    assert main([str(tmp_path), "--idm-model", str(fixtures_dir / "idm.model"), "--device", "cpu",
+                 "--no-progress"]) == 0
+    assert capsys.readouterr().out == "shard 2/3: labelled 0 video(s), skipped 0 already labelled\n"
+    assert not list(tmp_path.glob("*.jsonl"))
+
+
 def test_rank_device_is_cuda_local_rank_under_torchrun_only_when_cuda_is_there(monkeypatch):
     env = {"WORLD_SIZE": "8", "LOCAL_RANK": "3"}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

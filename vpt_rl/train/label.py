@@ -509,7 +509,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.idm_model:
         print("vpt-rl label: --idm-model is required", file=sys.stderr)
         return 2
-    shard = resolve_shard(args.shard)
+    try:
+        shard = resolve_shard(args.shard)
+    except ValueError as e:
+        print(f"vpt-rl label: error: {e}", file=sys.stderr)
+        return 2
     rank, world, _ = dist_env()
     if world > 1:
         # gloo whatever the device: the group only carries the final barrier and a few counts, and a long
@@ -525,8 +529,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.distributed.all_gather_object(parts, out)
         torch.distributed.destroy_process_group()
         out = parts[0].merge(parts[1:])
-    if rank == 0:
-        print(out.summary())
+    if rank == 0:  # an array task (or --shard I/N) says which shard its line is about
+        print((f"shard {shard[0]}/{shard[1]}: " if world == 1 and shard[1] > 1 else "") + out.summary())
     return 1 if out.refused else 0
 
 
