@@ -122,7 +122,9 @@ def test_shard_from_torchrun_and_slurm_array_variables():
     env = {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "0",
            "RANK": "1", "WORLD_SIZE": "4"}
     assert resolve_shard("auto", env) == (9, 12)
-    assert resolve_shard("none", env) == (0, 1)
+    assert resolve_shard("none", {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"}) == (0, 1)
+    with pytest.raises(ValueError, match="WORLD_SIZE=4"):
+        resolve_shard("none", env)
     assert resolve_shard("1/5", {}) == (1, 5) and resolve_shard("1/5", {"RANK": "1", "WORLD_SIZE": "2"}) == (3, 10)
     # every video exactly once over all (array task, rank) pairs
     videos, seen = list(range(29)), []

@@ -56,7 +56,7 @@ import torch
 from tqdm import tqdm
 
 from vpt_rl.actions import BUTTONS_ALL, undiscretize_camera
-from vpt_rl.atomic import TEMP_NAME, atomic_write_text
+from vpt_rl.atomic import TEMP_NAME, atomic_write_text, remove_stale_temporaries
 from vpt_rl.checkpoint import load_idm
 from vpt_rl.data.contractor import (
     ACTION_TO_KEY,
@@ -259,13 +259,16 @@ def slurm_array_shard(environ=None) -> Optional[tuple[int, int]]:
 def resolve_shard(shard: str = "auto", environ=None) -> tuple[int, int]:
     """The ``(index, count)`` shard a process labels (``videos[index::count]`` of the sorted list).
 
-    ``"none"``: ``(0, 1)``; ``"I/N"``: that shard; ``"auto"``: the SLURM array task's shard
-    (:func:`slurm_array_shard`, else ``(0, 1)``) split further over the ``torchrun`` ranks (``RANK`` /
-    ``WORLD_SIZE``): array shard ``a`` of ``A`` and rank ``r`` of ``W`` give shard ``a * W + r`` of ``A * W``.
-    An explicit ``I/N`` is split over torchrun ranks the same way.
+    ``"none"``: ``(0, 1)`` (refused under torchrun, where every rank would label everything); ``"I/N"``: that
+    shard; ``"auto"``: the SLURM array task's shard (:func:`slurm_array_shard`, else ``(0, 1)``) split further
+    over the ``torchrun`` ranks (``RANK`` / ``WORLD_SIZE``): array shard ``a`` of ``A`` and rank ``r`` of ``W``
+    give shard ``a * W + r`` of ``A * W``. An explicit ``I/N`` is split over torchrun ranks the same way.
     """
     env = os.environ if environ is None else environ
     if shard == "none":
+        if int(env.get("WORLD_SIZE", 1)) > 1:
+            raise ValueError(f"shard none under torchrun (WORLD_SIZE={env['WORLD_SIZE']}) would have every rank label "
+                             "every video; use --shard auto (one shard per rank) or I/N")
         return 0, 1
     if shard == "auto":
         outer = slurm_array_shard(env) or (0, 1)
@@ -457,8 +460,12 @@ def label_videos(
     written = LabelledVideos()
     bar = tqdm(mp4s, desc="label" if count == 1 else f"label {index}/{count}", unit="video", disable=not progress)
     n_frames_total, t0 = 0, time.time()
-    # half-written labels of a run that was killed (this shard's only: others may be writing beside them)
-    _remove_stale_label_temporaries([p for mp4 in mp4s for p in output_paths(mp4, out_dir)])
+    # half-written labels of a run that was killed; a shard clears only its own videos' (others may be writing there)
+    if count == 1:
+        for folder in sorted({output_paths(mp4, out_dir)[0].parent for mp4 in mp4s}):
+            remove_stale_temporaries(folder)
+    else:
+        _remove_stale_label_temporaries([p for mp4 in mp4s for p in output_paths(mp4, out_dir)])
     for mp4 in bar:
         jsonl, marker = output_paths(mp4, out_dir)
         if marker.is_file() and not overwrite:
