@@ -68,9 +68,11 @@ from vpt_rl.train.prior import init_head_from_prior, prior_log_probs
 from vpt_rl.train.runtime import (
     agreed_stop,
     all_reduce_mean,
+    check_ranks_agree,
     cpu_state_dict,
     dist_env,
     eval_mode,
+    files_fingerprint,
     init_distributed,
     interrupted_at,
     lr_at,
@@ -345,6 +347,9 @@ def _run_bc(args: Args, stop: StopFlag):
         if "model" in state:  # the weights saved with this state (a kill can fall between the two files' writes)
             policy.load_state_dict(state["model"])
     step = int(state["step"]) if state is not None else 0
+    # every rank reads the data and the checkpoint itself: on several nodes they must all see the same ones
+    check_ranks_agree({"resume step": step, "segments (count, crc of names and sizes)": files_fingerprint(segments)},
+                      world, hint=f"Every node must see --out ({out}) and the data at the same paths (shared storage)")
     # the value head gets no BC gradient (as in the official demo); freeze it so DDP sees no unused params
     for p in policy.value_head.parameters():
         p.requires_grad_(False)

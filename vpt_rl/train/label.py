@@ -33,6 +33,16 @@ Clean spans: a video with ``NAME.spans.json`` beside it (written by ``vpt-rl fil
 :mod:`vpt_rl.data.clean_spans`) is labelled span by span: the IDM sees only frames inside a clean span, and
 every other frame gets a null line marked ``"filtered": true``. A spans file that cannot be read refuses its
 video with a DataWarning. The marker records the spans, so new spans relabel the video.
+
+Sharding (docs/scale-out.md): the sorted video list is split into disjoint shards, shard ``i`` of ``n``
+taking ``videos[i::n]``, so several processes label one collection without coordination and their
+outputs together are the one-process outputs, file for file. ``--shard auto`` (default) takes the shard
+from the environment: under ``torchrun`` each rank labels shard ``RANK`` of ``WORLD_SIZE`` on
+``cuda:LOCAL_RANK`` (with ``--device auto`` or ``cuda``) and rank 0 prints one summary for all; in a SLURM
+array job each task labels shard ``(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP``
+of ``SLURM_ARRAY_TASK_COUNT`` (and an array of torchrun jobs splits each task's shard over its ranks).
+``--shard I/N`` names the shard explicitly; ``--shard none`` labels everything. A shard resumes like a whole
+run (its videos' markers), and a rerun with another number of shards skips whatever is already labelled.
 """
 from __future__ import annotations
 
@@ -42,6 +52,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -50,7 +61,7 @@ import torch
 from tqdm import tqdm
 
 from vpt_rl.actions import BUTTONS_ALL, undiscretize_camera
-from vpt_rl.atomic import atomic_write_text, remove_stale_temporaries
+from vpt_rl.atomic import TEMP_NAME, atomic_write_text, remove_stale_temporaries
 from vpt_rl.checkpoint import load_idm
 from vpt_rl.data.clean_spans import SpansError, read_spans, spans_mask
 from vpt_rl.data.contractor import (
@@ -65,10 +76,19 @@ from vpt_rl.data.video import read_video_frames, video_fps
 from vpt_rl.model import idm_argmax
 from vpt_rl.train.args import check_ranges, parse_args
 from vpt_rl.train.idm import camera_posterior_mean
-from vpt_rl.train.runtime import autocast, check_device_name, check_precision, resolve_device
+from vpt_rl.train.runtime import (
+    autocast,
+    check_device_name,
+    check_precision,
+    dist_env,
+    init_distributed,
+    resolve_device,
+)
 
 MARKER_SUFFIX = ".label.json"
 LABEL_FORMAT_VERSION = 1
+DIST_TIMEOUT = timedelta(days=7)
+"""how long torchrun ranks that finished their shard wait for the others"""
 
 
 @dataclass
@@ -98,10 +118,15 @@ class Args:
     """relabel videos that already carry a pseudo-label marker"""
     progress: bool = True
     """show tqdm progress bars"""
+    shard: str = "auto"
+    """label shard I of N only (``I/N``, videos[I::N] of the sorted list); auto: from torchrun (RANK/WORLD_SIZE)
+    and SLURM array (SLURM_ARRAY_TASK_ID/COUNT) variables, else all videos; none: all videos"""
 
     def __post_init__(self):
         """Refuse values out of range, naming the field (``ValueError``)."""
         check_ranges(self, count=("batch_size",))
+        if self.shard not in ("auto", "none"):
+            parse_shard(self.shard)  # raises ValueError naming the value
         if self.timesteps is not None and self.timesteps < 2:
             raise ValueError(f"timesteps must be a window of >= 2 frames, got {self.timesteps!r}")
         if self.camera not in CAMERA_DECODINGS:
@@ -206,6 +231,102 @@ def pseudo_label_lines(buttons: np.ndarray, camera_deg: np.ndarray,
 
 
 # ---------------------------------------------------------------------------------------------------
+# Sharding a video list over processes (torchrun ranks, SLURM array tasks)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``; a ``ValueError`` naming the value otherwise."""
+    parts = str(text).split("/")
+    try:
+        index, count = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"shard must be I/N (e.g. 0/4: the first of 4 shards), auto or none, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard {text!r}: expected I/N with N >= 1 and 0 <= I < N")
+    return index, count
+
+
+def slurm_array_shard(environ=None) -> Optional[tuple[int, int]]:
+    """``(index, count)`` of this SLURM array task, or ``None`` outside an array job.
+
+    ``index = (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP`` and ``count =
+    SLURM_ARRAY_TASK_COUNT``, so ``--array=0-15``, ``--array=1-16`` and ``--array=0-30:2`` all give shards
+    0..15 of 16. An array that is not an evenly spaced range (``--array=1,4,5``) cannot be mapped onto shards
+    and is refused with a ``ValueError``: pass ``--shard I/N`` yourself then.
+    """
+    env = os.environ if environ is None else environ
+    if "SLURM_ARRAY_TASK_ID" not in env or "SLURM_ARRAY_TASK_COUNT" not in env:
+        return None
+    try:
+        task = int(env["SLURM_ARRAY_TASK_ID"])
+        count = int(env["SLURM_ARRAY_TASK_COUNT"])
+        low = int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+        step = int(env.get("SLURM_ARRAY_TASK_STEP", 1) or 1)
+    except ValueError:
+        raise ValueError("SLURM_ARRAY_TASK_ID/_COUNT/_MIN/_STEP must be integers, got "
+                         + ", ".join(f"{k}={env.get(k)!r}" for k in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
+                                                                     "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_STEP")))
+    index, rem = divmod(task - low, step)
+    if count < 1 or rem or not 0 <= index < count:
+        raise ValueError(f"SLURM array task {task} (min {low}, step {step}, count {count}) is not one of an evenly "
+                         "spaced range of tasks, so it does not name a shard; use --array=0-N (or A-B:S), or pass "
+                         "--shard I/N")
+    return index, count
+
+
+def resolve_shard(shard: str = "auto", environ=None) -> tuple[int, int]:
+    """The ``(index, count)`` shard a process labels (``videos[index::count]`` of the sorted list).
+
+    ``"none"``: ``(0, 1)`` (refused under torchrun, where every rank would label everything); ``"I/N"``: that
+    shard; ``"auto"``: the SLURM array task's shard (:func:`slurm_array_shard`, else ``(0, 1)``) split further
+    over the ``torchrun`` ranks (``RANK`` / ``WORLD_SIZE``): array shard ``a`` of ``A`` and rank ``r`` of ``W``
+    give shard ``a * W + r`` of ``A * W``. An explicit ``I/N`` is split over torchrun ranks the same way.
+    """
+    env = os.environ if environ is None else environ
+    if shard == "none":
+        if int(env.get("WORLD_SIZE", 1)) > 1:
+            raise ValueError(f"shard none under torchrun (WORLD_SIZE={env['WORLD_SIZE']}) would have every rank label "
+                             "every video; use --shard auto (one shard per rank) or I/N")
+        return 0, 1
+    if shard == "auto":
+        outer = slurm_array_shard(env) or (0, 1)
+    else:
+        outer = parse_shard(shard)
+    rank, world = int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1))
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"RANK={rank} / WORLD_SIZE={world}: expected 0 <= RANK < WORLD_SIZE")
+    return outer[0] * world + rank, outer[1] * world
+
+
+def rank_device(name: str, environ=None) -> torch.device:
+    """The torch device of this process: under torchrun (``WORLD_SIZE`` > 1) ``auto`` and a bare ``cuda`` mean
+    ``cuda:LOCAL_RANK`` when CUDA is present (``auto``: cpu otherwise); an explicit ``cuda:N`` or ``cpu`` is kept."""
+    env = os.environ if environ is None else environ
+    world, local = int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
+    if world > 1 and name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", local)
+    return resolve_device(name)
+
+
+def _remove_stale_label_temporaries(outputs: Sequence[Path]) -> list[Path]:
+    """Delete the temporaries that killed atomic writes of ``outputs`` left (``.NAME.<random>.tmp``), and no
+    others: another shard may be writing its own videos' labels in the same folder right now."""
+    by_folder: dict[Path, set[str]] = {}
+    for path in outputs:
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    removed = []
+    for folder, names in by_folder.items():
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            # ".NAME.abcd1234.tmp" -> NAME (atomic_output's mkstemp names)
+            if TEMP_NAME.match(entry.name) and entry.name[1:].rsplit(".", 2)[0] in names:
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------------
 # Running the IDM
 
 
@@ -305,10 +426,30 @@ class LabelledVideos(list):
         self.kept_true = 0
         self.filtered_frames = 0
         self.refused: list[tuple[Path, str]] = []
+        self.shards = 1
+
+    def merge(self, others: Sequence["LabelledVideos"]) -> "LabelledVideos":
+        """One result for several shards' results (this one first): paths and counts added up, refusals in
+        video order."""
+        out = LabelledVideos()
+        parts = [self, *others]
+        for part in parts:
+            out.extend(part)
+            out.labelled += part.labelled
+            out.skipped += part.skipped
+            out.kept_true += part.kept_true
+            out.filtered_frames += part.filtered_frames
+            out.refused += part.refused
+        out.shards = sum(part.shards for part in parts)
+        out.sort()
+        out.refused.sort()
+        return out
 
     def summary(self) -> str:
         """One line for the user, e.g. ``labelled 0 video(s), skipped 3 already labelled``."""
         text = f"labelled {self.labelled} video(s), skipped {self.skipped} already labelled"
+        if getattr(self, "shards", 1) > 1:
+            text += f" ({self.shards} shards)"
         if self.kept_true:
             text += f", kept {self.kept_true} with true labels"
         if self.filtered_frames:
@@ -337,6 +478,7 @@ def label_videos(
     out_dir: Optional[Union[str, Path]] = None,
     overwrite: bool = False,
     progress: bool = True,
+    shard: tuple[int, int] = (0, 1),
 ) -> LabelledVideos:
     """Label every video in ``videos`` (mp4 paths or folders) with the IDM; returns the jsonl paths
     (a :class:`LabelledVideos` list, which also counts what was labelled, skipped and refused).
@@ -347,7 +489,12 @@ def label_videos(
     ``camera``: ``"argmax"`` (official) or ``"mean"`` (posterior mean, continuous degrees). ``device``: auto,
     cpu, cuda or cuda:N (:func:`~vpt_rl.train.runtime.resolve_device`); ``precision``: fp32, bf16 or fp16 (CUDA
     only) autocast of the IDM (labels made at another precision than fp32 are not reused for fp32, nor back).
+    ``shard=(i, n)``: label only ``videos[i::n]`` of the sorted list (:func:`resolve_shard`); the result
+    lists and counts that shard's videos only.
     """
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if camera not in CAMERA_DECODINGS:
@@ -365,12 +512,16 @@ def label_videos(
     if precision != "fp32":  # fp32 markers stay as they were written before there was a choice
         settings["precision"] = precision
 
-    mp4s = find_segments(videos, require_jsonl=False)
+    mp4s = find_segments(videos, require_jsonl=False)[index::count]  # sorted: the same split in every process
     written = LabelledVideos()
-    bar = tqdm(mp4s, desc="label", unit="video", disable=not progress)
+    bar = tqdm(mp4s, desc="label" if count == 1 else f"label {index}/{count}", unit="video", disable=not progress)
     n_frames_total, t0 = 0, time.time()
-    for folder in sorted({output_paths(mp4, out_dir)[0].parent for mp4 in mp4s}):
-        remove_stale_temporaries(folder)  # half-written labels of a run that was killed
+    # half-written labels of a run that was killed; a shard clears only its own videos' (others may be writing there)
+    if count == 1:
+        for folder in sorted({output_paths(mp4, out_dir)[0].parent for mp4 in mp4s}):
+            remove_stale_temporaries(folder)
+    else:
+        _remove_stale_label_temporaries([p for mp4 in mp4s for p in output_paths(mp4, out_dir)])
     for mp4 in bar:
         jsonl, marker = output_paths(mp4, out_dir)
         try:
@@ -430,11 +581,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.idm_model:
         print("vpt-rl label: --idm-model is required", file=sys.stderr)
         return 2
+    try:
+        shard = resolve_shard(args.shard)
+    except ValueError as e:
+        print(f"vpt-rl label: error: {e}", file=sys.stderr)
+        return 2
+    rank, world, _ = dist_env()
+    if world > 1:
+        # gloo whatever the device: the group only carries the final barrier and a few counts, and a long
+        # timeout, as ranks whose shards finish early wait at it for the slowest (torchrun ends every rank
+        # if one dies, so nobody waits for a dead rank)
+        init_distributed(torch.device("cpu"), timeout=DIST_TIMEOUT)
     out = label_videos(args.videos, args.idm_model, args.idm_weights, timesteps=args.timesteps,
-                       batch_size=args.batch_size, camera=args.camera, device=args.device,
-                       precision=args.precision, out_dir=args.out_dir,
-                       overwrite=args.overwrite, progress=args.progress)
-    print(out.summary())
+                       batch_size=args.batch_size, camera=args.camera, device=str(rank_device(args.device)),
+                       precision=args.precision,
+                       out_dir=args.out_dir, overwrite=args.overwrite, progress=args.progress and rank == 0,
+                       shard=shard)
+    if world > 1:
+        parts: list = [None] * world
+        torch.distributed.all_gather_object(parts, out)
+        torch.distributed.destroy_process_group()
+        out = parts[0].merge(parts[1:])
+    if rank == 0:  # an array task (or --shard I/N) says which shard its line is about
+        print((f"shard {shard[0]}/{shard[1]}: " if world == 1 and shard[1] > 1 else "") + out.summary())
     return 1 if out.refused else 0
 
 

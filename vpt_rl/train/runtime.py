@@ -10,6 +10,7 @@ import os
 import random
 import re
 import shlex
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
@@ -260,12 +261,16 @@ def dist_env() -> tuple[int, int, int]:
             int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """Initialise the default process group when launched by torchrun (gloo on CPU, NCCL on CUDA)."""
+def init_distributed(device: torch.device, timeout=None) -> tuple[int, int]:
+    """Initialise the default process group when launched by torchrun (gloo on CPU, NCCL on CUDA).
+
+    :param timeout: a ``datetime.timedelta`` for the group's collectives (None: torch's default, 30 min for gloo).
+    """
     rank, world, _ = dist_env()
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        torch.distributed.init_process_group(backend=backend, **kwargs)
     return rank, world
 
 
@@ -276,3 +281,27 @@ def all_reduce_mean(values: Sequence[float], world: int) -> list[float]:
     t = torch.tensor(list(values), dtype=torch.float64)
     torch.distributed.all_reduce(t)
     return (t / world).tolist()
+
+
+def check_ranks_agree(values: dict, world: int, hint: str = "") -> None:
+    """Raise the same ``RuntimeError`` on every rank when any rank's ``values`` differ from rank 0's.
+
+    For what every rank reads on its own at start-up and must see alike, or the ranks fall out of step and hang
+    in a collective (e.g. the step a resumed run starts from: a node that does not see the checkpoint would start
+    from 0). A collective: every rank calls it. ``hint`` is added to the message (what to fix)."""
+    if world <= 1:
+        return
+    gathered: list = [None] * world
+    torch.distributed.all_gather_object(gathered, dict(values))
+    problems = [f"rank {r} has {key} {v.get(key)!r} where rank 0 has {gathered[0].get(key)!r}"
+                for r, v in enumerate(gathered) for key in values if v.get(key) != gathered[0].get(key)]
+    if problems:
+        more = f" (and {len(problems) - 4} more)" if len(problems) > 4 else ""
+        raise RuntimeError("the ranks disagree: " + "; ".join(problems[:4]) + more + (f". {hint}" if hint else ""))
+
+
+def files_fingerprint(paths: Sequence[Union[str, Path]]) -> list[int]:
+    """``[number of files, crc32 of their names and sizes in order]``: equal for the same files wherever they are
+    mounted (unlike their absolute paths), to compare what several nodes see."""
+    text = "\n".join(f"{Path(p).name}:{os.path.getsize(p)}" for p in paths)
+    return [len(paths), zlib.crc32(text.encode("utf-8"))]
