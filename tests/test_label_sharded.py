@@ -170,6 +170,7 @@ def test_cli_refuses_an_array_task_that_names_no_shard(tmp_path, fixtures_dir, c
 def test_rank_device_is_cuda_local_rank_under_torchrun_only_when_cuda_is_there(monkeypatch):
     env = {"WORLD_SIZE": "8", "LOCAL_RANK": "3"}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
     assert rank_device("auto", env) == torch.device("cuda", 3)
     assert rank_device("cuda", env) == torch.device("cuda", 3)
     assert rank_device("cuda:1", env) == torch.device("cuda", 1) and rank_device("cpu", env) == torch.device("cpu")
