@@ -369,6 +369,19 @@ def bc_samples_per_s(net, dev, batch: int, seq: int, steps: int, precision: str)
     return {"samples_per_s": batch * seq / sec, "loss": losses[-1], "peak_mem_mib": _peak_mib(dev)}
 
 
+def filter_fps(dev, n_frames: int) -> dict:
+    """Frames/s of the clean-footage filter's scoring (``vpt-rl filter``'s forward passes, batch 256, the default
+    small CNN), beside the IDM's labelling frames/s."""
+    from vpt_rl.train.filter_model import build_filter, score_frames
+
+    torch.manual_seed(0)
+    filt = build_filter("cnn", width=16, device=dev)
+    frames = _uint8_frames((max(n_frames, 256), 128, 128, 3), seed=11).numpy()
+    _reset_peak(dev)
+    sec = _seconds(lambda: score_frames(filt, frames, 256, dev), dev, reps=2, warmup=1)
+    return {"frames_per_s": len(frames) / sec, "batch": 256, "peak_mem_mib": _peak_mib(dev)}
+
+
 def sb3_env_steps(dev, size) -> dict:
     from bench_sb3 import time_iteration
 
@@ -443,6 +456,7 @@ def throughput(dev: torch.device, size, tmp: Path, rows: list) -> None:
                                            **bc_samples_per_s(bc_net, dev, size.bc_batch, size.bc_seq, size.bc_steps,
                                                               precision)})
     bc_net = None
+    _case(rows, "filter", "frame filter cnn w16 b256", lambda: filter_fps(dev, size.idm_frames))
     _case(rows, "rl", f"sb3 VPTPPO {size.rl_net} x{size.sb3_envs} envs", lambda: sb3_env_steps(dev, size))
     row = _case(rows, "rl", f"sample factory async {size.rl_net}", lambda: sf_env_steps(dev, size, tmp, quick=size is QUICK))
     if row.get("skipped"):
@@ -613,7 +627,7 @@ def main(argv=None) -> int:
                 print(_format_row(rows[-1]))
     meta = _meta(dev, args.quick)
     files = {"gpu_fixtures.json": ["fixtures"], "gpu_train_steps.json": ["train"],
-             "gpu_throughput.json": ["policy", "idm_label", "bc", "rl"]}
+             "gpu_throughput.json": ["policy", "idm_label", "bc", "filter", "rl"]}
     if args.official:
         files["gpu_official.json"] = ["official"]
     for name, sections in files.items():

@@ -65,6 +65,7 @@ def test_throughput_and_training_keys(quick_run):
         assert 0.9 <= head[f"micro_idm bf16 {layout} argmax_agreement_vs_fp32"] <= 1.0
     assert head["micro b2x8 fp32 samples_per_s"] > 0 and head["micro b2x8 bf16 samples_per_s"] > 0
     assert head["sb3 VPTPPO micro x2 envs env_steps_per_s"] > 0
+    assert head["frame filter cnn w16 b256 frames_per_s"] > 0 and head["frame filter cnn w16 b256 batch"] == 256
     assert head["sample factory async micro skipped"] in ("--quick", "sample_factory not installed")
     steps = {r["case"]: r for r in _load(quick_run[1], "gpu_train_steps.json")["rows"]}
     assert steps["train-bc (1 step)"]["param_device"] == "cpu" and steps["train-bc (1 step)"]["loss"] > 0
