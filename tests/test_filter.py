@@ -293,3 +293,22 @@ def test_filter_command_refuses_bad_settings_and_a_missing_checkpoint(tmp_path, 
         filter_mod.filter_videos([tmp_path / "v"], tmp_path / "v" / "a.mp4", device="cpu")
     with pytest.raises(ValueError, match="backbone vpt needs --vpt-model"):
         train_filter_mod.Args(data=["x"], backbone="vpt")
+
+
+def test_label_priors_and_the_idm_motion_cache_read_only_clean_spans(weblike, tmp_path):
+    from vpt_rl.train.bc import bc_label_counts
+    from vpt_rl.train.idm import MotionCache, idm_label_counts
+
+    seg = _segment(weblike, tmp_path)
+    n = len(load_actions(seg.with_suffix(".jsonl")))
+    whole_idm = idm_label_counts([seg])[0].sum(1)  # per button: every line counted once
+    assert (whole_idm == n).all()
+    write_spans(seg, [(10, 50), (60, 100)], n)
+    assert (idm_label_counts([seg])[0].sum(1) == 80).all()
+    inside = [a for i, a in enumerate(load_actions(seg.with_suffix(".jsonl"))) if 10 <= i < 50 or 60 <= i < 100]
+    assert bc_label_counts([seg])[0].sum() <= sum(1 for _, null in inside if not null)
+    cache = MotionCache([seg], max_frames=n)
+    valid = cache.valid.numpy()
+    allowed = np.zeros(n - 1, bool)
+    allowed[10:49] = allowed[60:99] = True  # pair (t, t+1) with both frames in one span
+    assert not (valid & ~allowed).any() and valid.any()

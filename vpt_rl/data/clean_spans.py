@@ -7,10 +7,10 @@ time and cuts the video into clean spans (:func:`scores_to_spans`), written here
     {"version": 1, "n_frames": 1500, "clean_spans": [[0, 412], [530, 1500]], "kept_frames": 1382,
      "filter": {...the filter checkpoint and settings...}}
 
-``[start, end)`` frame indices, sorted and not overlapping. Everything that reads frames honours the file:
-:func:`vpt_rl.data.contractor.iter_segment` yields only frames inside a clean span (so ``train-idm``,
-``train-bc``, the BC/IDM datasets and ``vpt-rl view`` never see the others) and ``vpt-rl label`` runs the IDM
-on each clean span on its own and writes a null line (``"filtered": true``) for every other frame, which
+``[start, end)`` frame indices, sorted and not overlapping. Everything that trains or labels honours the file:
+:func:`vpt_rl.data.contractor.iter_segment` yields only frames inside a clean span (so the batches of
+``train-idm`` and ``train-bc`` never hold the others; their label priors and the IDM's motion cache read the
+spans too) and ``vpt-rl label`` runs the IDM on each clean span on its own and writes a null line (``"filtered": true``) for every other frame, which
 keeps the jsonl aligned with the video. A video without a spans file is used whole. A spans file that
 cannot be read gives a :class:`~vpt_rl.data.contractor.DataWarning` naming it, and its video is left out
 (which frames are clean is unknown); the other videos are used.

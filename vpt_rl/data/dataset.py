@@ -354,18 +354,21 @@ def _ignore_ctrl_c(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def clean_actions(segment) -> list:
+    """``(env_action, is_null)`` of every jsonl line of ``segment`` inside its clean spans (all lines without a spans
+    file, none when its spans file cannot be read): what the label-prior counts of IDM and BC training read."""
+    spans = _spans_or_fault(segment)
+    if spans == "unreadable":
+        return []
+    actions = load_actions(Path(segment).with_suffix(".jsonl"))
+    inside = spans_mask(spans, len(actions))
+    return [a for a, ok in zip(actions, inside) if ok]
+
+
 def count_steps(segments: Sequence, skip_null: bool = False) -> int:
     """Number of jsonl lines (``skip_null=False``) or non-null lines over ``segments`` (no decoding), inside the
     clean spans of segments that have a spans file (none for a segment whose spans file cannot be read)."""
-    total = 0
-    for mp4 in segments:
-        spans = _spans_or_fault(mp4)
-        if spans == "unreadable":
-            continue
-        actions = load_actions(Path(mp4).with_suffix(".jsonl"))
-        inside = spans_mask(spans, len(actions))
-        total += sum(1 for (_, null), ok in zip(actions, inside) if ok and not (skip_null and null))
-    return total
+    return sum(1 for mp4 in segments for _, null in clean_actions(mp4) if not (skip_null and null))
 
 
 def split_segments(segments: Sequence, val_fraction: float, seed: int = 0) -> tuple[list, list]:

@@ -58,8 +58,15 @@ from vpt_rl.actions import (
 )
 from vpt_rl.atomic import atomic_torch_save, atomic_write_json, remove_stale_temporaries
 from vpt_rl.checkpoint import build_policy, load_policy, save_policy
-from vpt_rl.data.contractor import find_segments, load_actions
-from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
+from vpt_rl.data.contractor import find_segments
+from vpt_rl.data.dataset import (
+    SequenceDataset,
+    StreamPositions,
+    clean_actions,
+    layout_key,
+    make_loader,
+    split_segments,
+)
 from vpt_rl.interrupt import Interrupted, StopFlag, run_main, stop_requested
 from vpt_rl.model import action_log_prob, state_detach
 from vpt_rl.model_config import POLICY_PRESETS
@@ -255,14 +262,15 @@ def clip_gradients(params: list, max_norm: float) -> float:
 
 
 def bc_label_counts(segments: Sequence) -> tuple:
-    """Counts of the BC targets over the segments' jsonl files, with both official null filters.
+    """Counts of the BC targets over the segments' jsonl files (inside their clean spans), with both official null
+    filters.
 
     :return: ``(buttons (8641,), camera (121,))`` int64 counts of the joint agent action classes.
     """
     buttons = np.zeros(N_BUTTON_CLASSES, np.int64)
     camera = np.zeros(N_CAMERA_CLASSES, np.int64)
     for mp4 in segments:
-        for env_action, is_null in load_actions(Path(mp4).with_suffix(".jsonl")):
+        for env_action, is_null in clean_actions(mp4):
             if is_null:
                 continue
             b, c = env_to_agent(env_action)

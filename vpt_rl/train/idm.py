@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -44,8 +45,16 @@ from vpt_rl.actions import (
 )
 from vpt_rl.atomic import atomic_torch_save, atomic_write_json, remove_stale_temporaries
 from vpt_rl.checkpoint import load_idm, save_idm
-from vpt_rl.data.contractor import convert_lines, find_segments, load_actions, read_jsonl_lines
-from vpt_rl.data.dataset import SequenceDataset, StreamPositions, layout_key, make_loader, split_segments
+from vpt_rl.data.clean_spans import SpansError, read_spans, span_index
+from vpt_rl.data.contractor import DataWarning, convert_lines, find_segments, read_jsonl_lines
+from vpt_rl.data.dataset import (
+    SequenceDataset,
+    StreamPositions,
+    clean_actions,
+    layout_key,
+    make_loader,
+    split_segments,
+)
 from vpt_rl.data.video import read_video_frames
 from vpt_rl.interrupt import StopFlag, run_main, stop_requested
 from vpt_rl.model import IDM_PRESETS, IDMNet, MotionStem, idm_argmax
@@ -188,6 +197,11 @@ class MotionCache:
         total = 0
         for mp4 in tqdm(segments, desc="motion cache", unit="video", disable=not progress):
             mp4 = Path(mp4)
+            try:
+                spans = read_spans(mp4)
+            except SpansError as e:
+                warnings.warn(f"{e}; {mp4.name} is left out of the motion cache", DataWarning, stacklevel=2)
+                continue
             infos = convert_lines(read_jsonl_lines(mp4.with_suffix(".jsonl")), source=str(mp4))
             frames = read_video_frames(mp4)
             n = min(len(frames), len(infos), max_frames - total)
@@ -198,7 +212,9 @@ class MotionCache:
             fact = [env_to_factored(infos[t].env_action) for t in range(n - 1)]
             bins.append(torch.as_tensor(np.stack([np.asarray(c, np.int64) for _, c in fact])))
             flags.append(torch.as_tensor(np.stack([np.asarray(f, np.int64) for f, _ in fact])))
+            span_of = span_index(spans, n)  # a pair counts only inside one clean span (NAME.spans.json)
             valid.append(torch.as_tensor([not (infos[t].gui_open or infos[t + 1].gui_open or infos[t].broken)
+                                          and span_of[t] >= 0 and span_of[t] == span_of[t + 1]
                                           for t in range(n - 1)]))
             starts.append(total)
             total += n - 1
@@ -375,7 +391,8 @@ def evaluate_idm(idm, segments: Sequence, seq_len: int, batch_size: int = 4, dev
 
 
 def idm_label_counts(segments: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of the IDM targets over every line (null lines included) of the segments' jsonl files.
+    """Counts of the IDM targets over every line (null lines included) of the segments' jsonl files, inside their
+    clean spans.
 
     :return: ``(buttons (20, 2), camera (2, 11))``: for each button the frames with it released/pressed,
         for each camera axis (pitch, yaw) the frames in each mu-law bin.
@@ -383,7 +400,7 @@ def idm_label_counts(segments: Sequence) -> tuple[np.ndarray, np.ndarray]:
     buttons = np.zeros((len(BUTTONS_ALL), 2), np.int64)
     camera = np.zeros((2, 11), np.int64)
     for mp4 in segments:
-        for env_action, _ in load_actions(Path(mp4).with_suffix(".jsonl")):
+        for env_action, _ in clean_actions(mp4):
             flags, bins = env_to_factored(env_action)
             buttons[np.arange(len(flags)), np.asarray(flags, np.int64)] += 1
             camera[[0, 1], np.asarray(bins, np.int64)] += 1
