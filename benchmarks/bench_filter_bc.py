@@ -105,9 +105,7 @@ def main(argv=None) -> int:
     from vpt_rl.atomic import atomic_write_json
 
     atomic_write_json(res_dir / "filter_bc.json", result, indent=1)
-    from vpt_rl.evaluate import order_milestones
-
-    ms = order_milestones({m for a in arms.values() for m in (a["foundation"]["success"] or {})})
+    ms = _shown_milestones(arms)
     print(f"\n| arm | BC clean frames | BC unclean frames | " + " | ".join(ms) + " | mean return |")
     print("|---|---|---|" + "---|" * len(ms) + "---|")
     for name, a in arms.items():
@@ -117,6 +115,15 @@ def main(argv=None) -> int:
     _plot(arms, ms, res_dir / "filter_bc.png")
     print(f"\nwrote {res_dir / 'filter_bc.json'} and filter_bc.png")
     return 0
+
+
+def _shown_milestones(arms: dict) -> list:
+    """The milestones either arm reached at least once, in tech-tree order (at least the first three)."""
+    from vpt_rl.evaluate import order_milestones
+
+    order = order_milestones({m for a in arms.values() for m in (a["foundation"]["success"] or {})})
+    reached = [m for m in order if any((a["foundation"]["success"] or {}).get(m) for a in arms.values())]
+    return reached if len(reached) >= 3 else order[:3]
 
 
 def _plot(arms: dict, ms: list, path: Path) -> None:
