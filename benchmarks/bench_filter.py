@@ -60,6 +60,18 @@ def _quality(videos, kinds, spans_of) -> dict:
     return out
 
 
+def headline(result: dict) -> dict:
+    """The numbers bench-summary shows: the cnn filter's held-out precision / recall (clean kept, unclean removed),
+    the share of logo frames removed, and filter vs labelling frames/s."""
+    q = result["arms"]["cnn"]["filter"]
+    out = {f"heldout {k}": q[k] for k in ("precision", "recall", "unclean_precision", "unclean_recall")}
+    out["heldout logo removed"] = q["removed_by_kind"].get("logo")
+    out["filter frames_per_s"] = result["arms"]["cnn"]["filter_frames_per_s"]
+    for lab in result["label_throughput"]:
+        out[f"label {lab['idm']} frames_per_s"] = lab["frames_per_s"]
+    return out
+
+
 def _label_fps(videos, preset: str, timesteps: int, max_frames: int) -> dict:
     """frames/s of ``label_videos`` with a fresh IDM of ``preset`` on (a prefix of) ``videos``."""
     from vpt_rl.checkpoint import save_idm
@@ -145,6 +157,7 @@ def main(argv=None) -> int:
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU, torch {torch.__version__}, 1 thread",
               "settings": vars(args), "recordings": rec, "heldout_frames": int(sum(len(k) for k in kinds)),
               "arms": arms, "label_throughput": label}
+    result["headline"] = headline(result)
     res = Path(args.results)
     res.mkdir(parents=True, exist_ok=True)
     atomic_write_json(res / "filter.json", result, indent=1)

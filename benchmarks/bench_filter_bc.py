@@ -100,6 +100,10 @@ def main(argv=None) -> int:
     result = {"benchmark": "filter_bc", "preset": args.preset, "overrides": sets, "seed": args.seed,
               "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
               "wall_seconds": round(time.time() - t0, 1), "arms": arms}
+    result["headline"] = {f"{name} {k}": v for name, a in arms.items() for k, v in (
+        ("bc_clean_frames", a["bc_clean_frames"]), ("bc_unclean_frames", a["bc_unclean_frames"]),
+        ("zero-shot log rate", (a["foundation"]["success"] or {}).get("log")),
+        ("zero-shot mean return", a["foundation"]["mean_return"]))}
     res_dir = Path(args.results)
     res_dir.mkdir(parents=True, exist_ok=True)
     from vpt_rl.atomic import atomic_write_json
