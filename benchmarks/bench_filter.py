@@ -21,7 +21,6 @@ scores over time against its ground truth).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys

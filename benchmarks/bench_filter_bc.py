@@ -110,7 +110,7 @@ def main(argv=None) -> int:
 
     atomic_write_json(res_dir / "filter_bc.json", result, indent=1)
     ms = _shown_milestones(arms)
-    print(f"\n| arm | BC clean frames | BC unclean frames | " + " | ".join(ms) + " | mean return |")
+    print("\n| arm | BC clean frames | BC unclean frames | " + " | ".join(ms) + " | mean return |")
     print("|---|---|---|" + "---|" * len(ms) + "---|")
     for name, a in arms.items():
         f = a["foundation"]
