@@ -36,27 +36,17 @@ HERE = Path(__file__).resolve().parent
 
 
 def _truth(videos):
-    from vpt_rl.data.weblike import read_sidecar
+    from vpt_rl.data.weblike import frame_kinds, read_sidecar
 
-    out = []
-    for mp4 in videos:
-        gt = read_sidecar(mp4)
-        kinds = np.full(gt["n_frames"], "clean", object)
-        for s, e, kind in gt["unclean_spans"]:
-            kinds[s:e] = kind
-        out.append(kinds)
-    return out
+    return [frame_kinds(read_sidecar(mp4)) for mp4 in videos]
 
 
 def _quality(videos, kinds, spans_of) -> dict:
-    from vpt_rl.data.clean_spans import frame_scores, spans_mask
+    from vpt_rl.data.clean_spans import spans_mask
+    from vpt_rl.data.weblike import removal_scores
 
     kept = np.concatenate([spans_mask(spans_of(v), len(k)) for v, k in zip(videos, kinds)])
-    kinds_all = np.concatenate(kinds)
-    out = frame_scores(kept, kinds_all == "clean")
-    out["removed_by_kind"] = {k: float((~kept[kinds_all == k]).mean()) for k in
-                              ("clean", "facecam", "logo", "letterbox", "pause", "creative") if (kinds_all == k).any()}
-    return out
+    return removal_scores(kept, np.concatenate(kinds))
 
 
 def headline(result: dict) -> dict:

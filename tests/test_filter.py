@@ -312,3 +312,14 @@ def test_label_priors_and_the_idm_motion_cache_read_only_clean_spans(weblike, tm
     allowed = np.zeros(n - 1, bool)
     allowed[10:49] = allowed[60:99] = True  # pair (t, t+1) with both frames in one span
     assert not (valid & ~allowed).any() and valid.any()
+
+
+def test_removal_scores_count_each_kind_against_the_ground_truth():
+    from vpt_rl.data.weblike import frame_kinds, removal_scores
+
+    kinds = frame_kinds({"n_frames": 10, "unclean_spans": [[2, 4, "logo"], [6, 9, "pause"]]})
+    assert kinds.tolist() == ["clean"] * 2 + ["logo"] * 2 + ["clean"] * 2 + ["pause"] * 3 + ["clean"]
+    kept = np.array([1, 1, 1, 0, 1, 0, 0, 0, 0, 1], bool)  # keeps half the logo, drops one clean frame
+    m = removal_scores(kept, kinds)
+    assert m["removed_by_kind"] == {"clean": 0.2, "logo": 0.5, "pause": 1.0}
+    assert (m["precision"], m["recall"], m["unclean_recall"]) == (4 / 5, 4 / 5, 4 / 5)

@@ -48,12 +48,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from vpt_rl.atomic import atomic_write_json
+from vpt_rl.data.clean_spans import frame_scores
 from vpt_rl.data.recorder import FPS
 
 __all__ = ["KINDS", "SIDECAR_SUFFIX", "SIDECAR_VERSION", "Span", "plan_unclean_spans", "draw_face_cam",
            "draw_logo", "draw_letterbox", "draw_pause", "draw_creative", "face_cam_box", "logo_mask",
            "letterbox_size", "panel_box", "WebLikeFrames", "sidecar_path", "segment_spans", "write_sidecars",
-           "read_sidecar", "unclean_mask", "check_rate"]
+           "read_sidecar", "unclean_mask", "frame_kinds", "removal_scores", "check_rate"]
 
 KINDS = ("facecam", "logo", "letterbox", "pause", "creative")
 """the kinds of unclean footage, in the order the planner indexes them"""
@@ -418,3 +419,23 @@ def unclean_mask(sidecar: dict, n_frames: Optional[int] = None) -> np.ndarray:
     for s, e, _kind in sidecar["unclean_spans"]:
         mask[s:e] = True
     return mask
+
+
+def frame_kinds(sidecar: dict, n_frames: Optional[int] = None) -> np.ndarray:
+    """Object ``(n_frames,)``: each frame's kind of footage under the (read) ``sidecar``, ``"clean"`` outside
+    every span."""
+    n = sidecar["n_frames"] if n_frames is None else n_frames
+    kinds = np.full(n, "clean", object)
+    for s, e, kind in sidecar["unclean_spans"]:
+        kinds[s:e] = kind
+    return kinds
+
+
+def removal_scores(kept: np.ndarray, kinds: np.ndarray) -> dict:
+    """How a filter's ``kept`` frames (bool) compare with the ground truth ``kinds`` (:func:`frame_kinds`):
+    :func:`~vpt_rl.data.clean_spans.frame_scores` of the clean class, plus ``removed_by_kind``, the share of the
+    frames of each kind present that the filter removed (``"clean"`` first, then :data:`KINDS`)."""
+    kept, kinds = np.asarray(kept, bool), np.asarray(kinds, object)
+    out = frame_scores(kept, kinds == "clean")
+    out["removed_by_kind"] = {k: float((~kept[kinds == k]).mean()) for k in ("clean", *KINDS) if (kinds == k).any()}
+    return out

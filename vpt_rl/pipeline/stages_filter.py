@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Dict, List
 import numpy as np
 import torch
 
-from vpt_rl.data.clean_spans import SPANS_SUFFIX, frame_scores, read_spans, spans_mask
-from vpt_rl.data.weblike import KINDS, read_sidecar, sidecar_path, unclean_mask
+from vpt_rl.data.clean_spans import SPANS_SUFFIX, read_spans, spans_mask
+from vpt_rl.data.weblike import frame_kinds, read_sidecar, removal_scores, sidecar_path, unclean_mask
 from vpt_rl.pipeline.files import episode_key, list_segments, prepare_dir
 from vpt_rl.train import filter as filter_mod
 from vpt_rl.train import train_filter as train_filter_mod
@@ -38,28 +38,17 @@ def unclean_footage(truth_dir: Path) -> int:
 
 
 def removed_frames(videos: List[Path], truth_dir: Path) -> Dict[str, Any]:
-    """What the filter removed from ``videos`` against their ground truth: frame precision / recall of both
-    classes (:func:`~vpt_rl.data.clean_spans.frame_scores`) and the share removed of each kind of footage."""
-    kept, truth, kinds = [], [], []
+    """What the filter removed from ``videos`` against their ground truth (:func:`~vpt_rl.data.weblike.
+    removal_scores`: frame precision / recall of both classes and the share removed of each kind)."""
+    kept, kinds = [], []
     for mp4 in videos:
         side = sidecar_path(truth_dir / mp4.name)
         if not side.is_file():
             continue
         gt = read_sidecar(side)
-        n = gt["n_frames"]
-        kept.append(spans_mask(read_spans(mp4), n))  # no spans file: kept whole
-        truth.append(~unclean_mask(gt))
-        k = np.full(n, "clean", object)
-        for s, e, kind in gt["unclean_spans"]:
-            k[s:e] = kind
-        kinds.append(k)
-    if not kept:
-        return {}
-    kept_a, truth_a, kinds_a = np.concatenate(kept), np.concatenate(truth), np.concatenate(kinds)
-    out = frame_scores(kept_a, truth_a)
-    out["removed_by_kind"] = {kind: float((~kept_a[kinds_a == kind]).mean())
-                              for kind in ("clean", *KINDS) if (kinds_a == kind).any()}
-    return out
+        kept.append(spans_mask(read_spans(mp4), gt["n_frames"]))  # no spans file: kept whole
+        kinds.append(frame_kinds(gt))
+    return removal_scores(np.concatenate(kept), np.concatenate(kinds)) if kept else {}
 
 
 def stage_filter(ctx: StageContext) -> Dict[str, Any]:

@@ -45,7 +45,7 @@ from vpt_rl.data.clean_spans import frame_scores, scores_to_spans, spans_mask
 from vpt_rl.data.contractor import DataWarning, find_segments, iter_video_frames, resize_frame
 from vpt_rl.data.dataset import split_segments
 from vpt_rl.data.video import read_video_frames
-from vpt_rl.data.weblike import KINDS, read_sidecar, sidecar_path, unclean_mask
+from vpt_rl.data.weblike import frame_kinds, read_sidecar, removal_scores, sidecar_path, unclean_mask
 from vpt_rl.interrupt import StopFlag, run_main, stop_requested
 from vpt_rl.train.args import RunArgs, check_ranges, parse_args
 from vpt_rl.train.filter_model import BACKBONES, FrameFilter, build_filter, save_filter, score_frames
@@ -203,7 +203,7 @@ def evaluate_filter(filt: FrameFilter, videos: Sequence[Tuple[Path, np.ndarray]]
     """Score every frame of labelled ``videos`` (whole videos, until ``max_frames``): ``frame_*`` metrics of the
     raw classifier at 0.5, and :func:`~vpt_rl.data.clean_spans.frame_scores` of the clean spans ``vpt-rl filter``
     would cut with these settings, plus the recall of unclean frames per kind."""
-    kept_all, truth_all, raw_all, kinds_all = [], [], [], []
+    kept_all, raw_all, kinds_all = [], [], []
     seen = 0
     for mp4, mask in videos:
         if seen >= max_frames:
@@ -215,24 +215,16 @@ def evaluate_filter(filt: FrameFilter, videos: Sequence[Tuple[Path, np.ndarray]]
         spans = scores_to_spans(p, threshold=threshold, window=window, margin=margin, min_span=min_span)
         kept_all.append(spans_mask(spans, len(p)))
         raw_all.append(p < 0.5)
-        truth_all.append(~mask[: len(p)])
-        kinds = np.full(len(p), "", object)
-        for s, e, kind in read_sidecar(mp4)["unclean_spans"]:
-            kinds[s:e] = kind
-        kinds_all.append(kinds)
+        kinds_all.append(frame_kinds(read_sidecar(mp4), len(p)))
         seen += len(p)
     if not kept_all:
         return {}
-    kept, truth, raw = np.concatenate(kept_all), np.concatenate(truth_all), np.concatenate(raw_all)
     kinds = np.concatenate(kinds_all)
-    out = frame_scores(kept, truth)
-    raw_scores = frame_scores(raw, truth)
+    out = removal_scores(np.concatenate(kept_all), kinds)
+    raw_scores = frame_scores(np.concatenate(raw_all), kinds == "clean")
     out.update({f"frame_{k}": raw_scores[k] for k in ("precision", "recall", "unclean_precision", "unclean_recall",
                                                        "accuracy")})
-    for kind in KINDS:
-        sel = kinds == kind
-        if sel.any():
-            out[f"removed_{kind}"] = float((~kept[sel]).mean())
+    out.update({f"removed_{k}": v for k, v in out.pop("removed_by_kind").items() if k != "clean"})
     return out
 
 
